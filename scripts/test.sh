@@ -3,6 +3,7 @@
 # that need root and a BPF-capable kernel skip with a reason otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ $EUID -eq 0 ]]; then scripts/install-deps.sh; fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 cd build
