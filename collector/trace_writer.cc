@@ -1,0 +1,478 @@
+#include "collector/trace_writer.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/trace_format.h"
+
+namespace faultline::trace {
+
+namespace {
+
+// zlib level: 1 is several times faster than the default 6 and on fault
+// streams loses little (the delta encoding already removed most
+// redundancy); the drain thread must keep up with millions of records/s.
+constexpr int kZlibLevel = 1;
+
+uint64_t MonotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+         static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// A fixed-size char array that may not be NUL-terminated, possibly cut
+// short by the record size.
+std::string_view CString(const char* p, size_t max) {
+  return std::string_view(p, strnlen(p, max));
+}
+
+std::string_view Clamp(std::string_view s) {
+  return s.substr(0, kMaxStringBytes);
+}
+
+}  // namespace
+
+class TraceWriter::Impl {
+ public:
+  Impl(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~Impl() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  Result<void> WriteHeader(const TraceMeta& meta) {
+    std::string h(kHeaderFixedBytes, '\0');
+    std::memcpy(h.data(), kFileMagic, 8);
+    PutLe32(&h[8], kFormatVersion);
+    // header_size at [12] filled in below.
+    PutLe32(&h[16], kClockMonotonic);
+    PutLe32(&h[20], meta.flags);
+    PutLe32(&h[24], meta.ncpus);
+    PutLe32(&h[28], 0);
+    PutLe64(&h[32], meta.start_monotonic_ns);
+    PutLe64(&h[40], meta.start_realtime_ns);
+    for (std::string_view s :
+         {Clamp(meta.kernel_release), Clamp(meta.hostname),
+          Clamp(meta.command_line)}) {
+      char len[4];
+      PutLe32(len, static_cast<uint32_t>(s.size()));
+      h.append(len, 4);
+      h.append(s);
+    }
+    PutLe32(&h[12], static_cast<uint32_t>(h.size() + 4));
+    char crc[4];
+    PutLe32(crc, static_cast<uint32_t>(crc32(
+                     0, reinterpret_cast<const Bytef*>(h.data()), h.size())));
+    h.append(crc, 4);
+    return WriteAll(h.data(), h.size());
+  }
+
+  Result<void> AddRecord(const void* data, size_t size) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    if (data == nullptr || size < sizeof(fl_hdr)) {
+      return Fail(1, "trace writer: record of " + std::to_string(size) +
+                         " bytes is shorter than its header");
+    }
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    fl_hdr hdr;
+    std::memcpy(&hdr, bytes, sizeof hdr);
+    switch (hdr.type) {
+      case FL_EV_FAULT: {
+        if (size < sizeof(fl_fault)) return TooShort("FL_EV_FAULT", size, sizeof(fl_fault));
+        fl_fault_slim f;
+        std::memcpy(&f, bytes + offsetof(fl_fault, f), sizeof f);
+        PutFault(f, hdr.cpu);
+        break;
+      }
+      case FL_EV_FAULT_BATCH: {
+        constexpr size_t kFirst = offsetof(fl_fault_batch, faults);
+        if (size < kFirst) return TooShort("FL_EV_FAULT_BATCH", size, kFirst);
+        uint32_t count;
+        std::memcpy(&count, bytes + offsetof(fl_fault_batch, count), 4);
+        if (count > FL_BATCH ||
+            size < kFirst + size_t{count} * sizeof(fl_fault_slim)) {
+          return Fail(1, "trace writer: FL_EV_FAULT_BATCH of " +
+                             std::to_string(size) + " bytes cannot hold " +
+                             std::to_string(count) + " faults");
+        }
+        for (uint32_t i = 0; i < count; ++i) {
+          fl_fault_slim f;
+          std::memcpy(&f, bytes + kFirst + i * sizeof(fl_fault_slim), sizeof f);
+          PutFault(f, hdr.cpu);
+        }
+        break;
+      }
+      case FL_EV_MMAP:
+      case FL_EV_MUNMAP:
+      case FL_EV_MREMAP:
+      case FL_EV_BRK:
+      case FL_EV_MPROTECT: {
+        constexpr size_t kPath = offsetof(fl_mmap, path);
+        if (size < kPath) return TooShort("fl_mmap", size, kPath);
+        fl_mmap m;
+        std::memset(&m, 0, sizeof m);
+        std::memcpy(&m, bytes, std::min(size, sizeof m));
+        std::string_view path =
+            CString(m.path, std::min<size_t>(FL_PATH_LEN, size - kPath));
+        PutEventStart(hdr);
+        PutVarint(ev_, m.pid);
+        PutSigned(ev_, int64_t{m.tid} - int64_t{m.pid});
+        PutVarint(ev_, m.start);
+        PutVarint(ev_, m.len);
+        PutVarint(ev_, m.pgoff);
+        PutVarint(ev_, m.aux);
+        PutVarint(ev_, m.prot);
+        PutVarint(ev_, m.flags);
+        PutSigned(ev_, m.fd);
+        PutBytes(ev_, path);
+        break;
+      }
+      case FL_EV_FORK:
+      case FL_EV_EXEC:
+      case FL_EV_EXIT: {
+        constexpr size_t kPath = offsetof(fl_task, path);
+        if (size < kPath) return TooShort("fl_task", size, kPath);
+        fl_task t;
+        std::memset(&t, 0, sizeof t);
+        std::memcpy(&t, bytes, std::min(size, sizeof t));
+        PutEventStart(hdr);
+        PutVarint(ev_, t.pid);
+        PutSigned(ev_, int64_t{t.tid} - int64_t{t.pid});
+        PutVarint(ev_, t.parent_pid);
+        PutSigned(ev_, int64_t{t.parent_tid} - int64_t{t.parent_pid});
+        PutSigned(ev_, t.exit_code);
+        PutVarint(ev_, t.is_thread);
+        PutBytes(ev_, CString(t.comm, FL_COMM_LEN));
+        PutBytes(ev_, CString(t.path, std::min<size_t>(FL_PATH_LEN, size - kPath)));
+        break;
+      }
+      case FL_EV_TLB_FLUSH: {
+        if (size < sizeof(fl_tlb)) return TooShort("FL_EV_TLB_FLUSH", size, sizeof(fl_tlb));
+        fl_tlb t;
+        std::memcpy(&t, bytes, sizeof t);
+        PutEventStart(hdr);
+        PutVarint(ev_, t.pid);
+        PutSigned(ev_, int64_t{t.tid} - int64_t{t.pid});
+        PutSigned(ev_, t.reason);
+        PutVarint(ev_, t.pages);
+        break;
+      }
+      default: {
+        // A record type this version does not know: keep its header fields
+        // and body bytes so that a newer reader can still decode it.
+        ev_.push_back(static_cast<char>(kTagOpaque));
+        PutSigned(ev_, static_cast<int64_t>(hdr.ts_ns - prev_ts_));
+        prev_ts_ = hdr.ts_ns;
+        PutVarint(ev_, hdr.cpu);
+        PutVarint(ev_, hdr.type);
+        size_t body = std::min<size_t>(size - sizeof(fl_hdr), kMaxStringBytes);
+        PutBytes(ev_, std::string_view(
+                          reinterpret_cast<const char*>(bytes + sizeof(fl_hdr)),
+                          body));
+        ++events_;
+        break;
+      }
+    }
+    if (ev_.size() >= kTargetBlockBytes) return Flush();
+    return {};
+  }
+
+  Result<void> AddProcess(uint32_t pid, uint32_t ppid, std::string_view comm,
+                          std::string_view exe) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    meta_.push_back(static_cast<char>(MetaTag::kProcess));
+    PutVarint(meta_, pid);
+    PutVarint(meta_, ppid);
+    PutBytes(meta_, Clamp(comm));
+    PutBytes(meta_, Clamp(exe));
+    return MaybeFlushMeta();
+  }
+
+  Result<void> AddThread(uint32_t pid, uint32_t tid, std::string_view comm) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    meta_.push_back(static_cast<char>(MetaTag::kThread));
+    PutVarint(meta_, pid);
+    PutVarint(meta_, tid);
+    PutBytes(meta_, Clamp(comm));
+    return MaybeFlushMeta();
+  }
+
+  Result<void> AddMapping(uint32_t pid, uint64_t start, uint64_t end,
+                          uint64_t pgoff, uint32_t prot, std::string_view path,
+                          uint64_t ts_ns) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    if (end < start) {
+      return Fail(1, "trace writer: mapping end below start");
+    }
+    meta_.push_back(static_cast<char>(MetaTag::kMapping));
+    PutVarint(meta_, pid);
+    PutVarint(meta_, start);
+    PutVarint(meta_, end - start);
+    PutVarint(meta_, pgoff);
+    PutVarint(meta_, prot);
+    PutVarint(meta_, ts_ns);
+    PutBytes(meta_, Clamp(path));
+    return MaybeFlushMeta();
+  }
+
+  Result<void> AddStack(int32_t stack_id, std::span<const uint64_t> ips) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    if (ips.size() > kMaxStackDepth) ips = ips.first(kMaxStackDepth);
+    meta_.push_back(static_cast<char>(MetaTag::kStack));
+    PutSigned(meta_, stack_id);
+    PutVarint(meta_, ips.size());
+    uint64_t prev = 0;
+    for (uint64_t ip : ips) {
+      PutSigned(meta_, static_cast<int64_t>(ip - prev));
+      prev = ip;
+    }
+    return MaybeFlushMeta();
+  }
+
+  Result<void> AddSummary(const fl_summary_key& key, const fl_summary_val& val) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    meta_.push_back(static_cast<char>(MetaTag::kSummary));
+    PutVarint(meta_, key.pid);
+    PutVarint(meta_, key.kind);
+    PutVarint(meta_, val.count);
+    PutVarint(meta_, val.total_ns);
+    PutVarint(meta_, val.max_ns);
+    PutVarint(meta_, FL_HIST_BUCKETS);
+    for (uint64_t h : val.hist) PutVarint(meta_, h);
+    return MaybeFlushMeta();
+  }
+
+  Result<void> Flush() {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    if (!meta_.empty()) {
+      if (auto ok = WriteBlock(BlockType::kMetadata, meta_); !ok) return ok;
+      meta_.clear();
+    }
+    if (!ev_.empty()) {
+      if (auto ok = WriteBlock(BlockType::kEvents, ev_); !ok) return ok;
+      ev_.clear();
+      ResetDeltas();
+    }
+    return {};
+  }
+
+  Result<void> Finish(const std::vector<CpuCounts>& per_cpu) {
+    if (auto ok = Flush(); !ok) return ok;
+    std::string footer;
+    PutVarint(footer, MonotonicNowNs());
+    PutVarint(footer, events_);
+    PutVarint(footer, per_cpu.size());
+    for (const CpuCounts& c : per_cpu) {
+      PutVarint(footer, c.recorded);
+      PutVarint(footer, c.lost);
+    }
+    if (auto ok = WriteBlock(BlockType::kFooter, footer); !ok) return ok;
+    if (fsync(fd_) != 0 && errno != EINVAL && errno != EROFS) {
+      return std::unexpected(ErrnoError("fsync " + path_, errno));
+    }
+    if (close(fd_) != 0) {
+      fd_ = -1;
+      return std::unexpected(ErrnoError("close " + path_, errno));
+    }
+    fd_ = -1;
+    finished_ = true;
+    return {};
+  }
+
+  void FlushQuietly() {
+    if (fd_ >= 0 && !failed_ && !finished_) (void)Flush();
+  }
+
+  uint64_t events() const { return events_; }
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  Result<void> CheckOpen() const {
+    if (finished_) return Fail(1, "trace writer: " + path_ + " already finished");
+    if (failed_) return Fail(1, "trace writer: " + path_ + " failed earlier");
+    return {};
+  }
+
+  static Result<void> TooShort(const char* what, size_t size, size_t need) {
+    return Fail(1, std::string("trace writer: ") + what + " record of " +
+                       std::to_string(size) + " bytes, need " +
+                       std::to_string(need));
+  }
+
+  Result<void> MaybeFlushMeta() {
+    if (meta_.size() < kTargetBlockBytes) return {};
+    return Flush();
+  }
+
+  void PutEventStart(const fl_hdr& hdr) {
+    ev_.push_back(static_cast<char>(hdr.type));
+    PutSigned(ev_, static_cast<int64_t>(hdr.ts_ns - prev_ts_));
+    prev_ts_ = hdr.ts_ns;
+    PutVarint(ev_, hdr.cpu);
+    ++events_;
+  }
+
+  void PutFault(const fl_fault_slim& f, uint16_t cpu) {
+    uint8_t mask = 0;
+    if (f.pid != prev_pid_ || f.tid != prev_tid_) mask |= kFaultHasTask;
+    if (f.ip != prev_ip_) mask |= kFaultHasIp;
+    if (f.error_code != prev_code_ || f.outcome != prev_outcome_ ||
+        f.flags != prev_flags_)
+      mask |= kFaultHasCode;
+    if (cpu != prev_cpu_) mask |= kFaultHasCpu;
+    if (f.stack_id != prev_stack_) mask |= kFaultHasStack;
+    ev_.push_back(static_cast<char>(kTagFaultBase | mask));
+    PutSigned(ev_, static_cast<int64_t>(f.ts_ns - prev_ts_));
+    PutSigned(ev_, static_cast<int64_t>(f.address - prev_addr_));
+    PutVarint(ev_, f.latency_ns);
+    if (mask & kFaultHasTask) {
+      PutVarint(ev_, f.pid);
+      PutSigned(ev_, int64_t{f.tid} - int64_t{f.pid});
+    }
+    if (mask & kFaultHasIp) PutSigned(ev_, static_cast<int64_t>(f.ip - prev_ip_));
+    if (mask & kFaultHasCode) {
+      PutVarint(ev_, f.error_code);
+      ev_.push_back(static_cast<char>(f.outcome));
+      ev_.push_back(static_cast<char>(f.flags));
+    }
+    if (mask & kFaultHasCpu) PutVarint(ev_, cpu);
+    if (mask & kFaultHasStack) PutSigned(ev_, f.stack_id);
+    prev_ts_ = f.ts_ns;
+    prev_addr_ = f.address;
+    prev_ip_ = f.ip;
+    prev_pid_ = f.pid;
+    prev_tid_ = f.tid;
+    prev_code_ = f.error_code;
+    prev_outcome_ = f.outcome;
+    prev_flags_ = f.flags;
+    prev_cpu_ = cpu;
+    prev_stack_ = f.stack_id;
+    ++events_;
+  }
+
+  void ResetDeltas() {
+    prev_ts_ = prev_addr_ = prev_ip_ = 0;
+    prev_pid_ = prev_tid_ = 0;
+    prev_code_ = 0;
+    prev_outcome_ = prev_flags_ = 0;
+    prev_cpu_ = 0;
+    prev_stack_ = 0;
+  }
+
+  Result<void> WriteBlock(BlockType type, const std::string& raw) {
+    uLongf bound = compressBound(raw.size());
+    zbuf_.resize(bound);
+    Codec codec = Codec::kZlib;
+    int rc = compress2(reinterpret_cast<Bytef*>(zbuf_.data()), &bound,
+                       reinterpret_cast<const Bytef*>(raw.data()), raw.size(),
+                       kZlibLevel);
+    const char* payload = zbuf_.data();
+    size_t stored = bound;
+    if (rc != Z_OK || bound >= raw.size()) {
+      codec = Codec::kStored;
+      payload = raw.data();
+      stored = raw.size();
+    }
+    char h[kBlockHeaderBytes];
+    std::memcpy(h, kBlockMagic, 4);
+    h[4] = static_cast<char>(type);
+    h[5] = static_cast<char>(codec);
+    h[6] = h[7] = 0;
+    PutLe32(h + 8, static_cast<uint32_t>(stored));
+    PutLe32(h + 12, static_cast<uint32_t>(raw.size()));
+    PutLe32(h + 16, static_cast<uint32_t>(crc32(
+                        0, reinterpret_cast<const Bytef*>(payload), stored)));
+    PutLe32(h + 20, static_cast<uint32_t>(
+                        crc32(0, reinterpret_cast<const Bytef*>(h), 20)));
+    if (auto ok = WriteAll(h, sizeof h); !ok) return ok;
+    return WriteAll(payload, stored);
+  }
+
+  Result<void> WriteAll(const char* p, size_t n) {
+    while (n > 0) {
+      ssize_t w = write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        failed_ = true;
+        return std::unexpected(ErrnoError("write " + path_, errno));
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+      bytes_ += static_cast<uint64_t>(w);
+    }
+    return {};
+  }
+
+  int fd_;
+  std::string path_;
+  bool failed_ = false;
+  bool finished_ = false;
+  std::string ev_;
+  std::string meta_;
+  std::string zbuf_;
+  uint64_t events_ = 0;
+  uint64_t bytes_ = 0;
+  // Delta state of the current events block.
+  uint64_t prev_ts_ = 0, prev_addr_ = 0, prev_ip_ = 0;
+  uint32_t prev_pid_ = 0, prev_tid_ = 0;
+  uint16_t prev_code_ = 0;
+  uint8_t prev_outcome_ = 0, prev_flags_ = 0;
+  uint16_t prev_cpu_ = 0;
+  int32_t prev_stack_ = 0;
+};
+
+Result<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
+                                                         const TraceMeta& meta) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return std::unexpected(ErrnoError("create trace file " + path, errno, "", 2));
+  }
+  auto impl = std::make_unique<Impl>(fd, path);
+  if (auto ok = impl->WriteHeader(meta); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<TraceWriter>(new TraceWriter(std::move(impl)));
+}
+
+TraceWriter::TraceWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TraceWriter::~TraceWriter() {
+  if (impl_) impl_->FlushQuietly();
+}
+
+Result<void> TraceWriter::AddRecord(const void* data, size_t size) {
+  return impl_->AddRecord(data, size);
+}
+Result<void> TraceWriter::AddProcess(uint32_t pid, uint32_t ppid,
+                                     std::string_view comm,
+                                     std::string_view exe) {
+  return impl_->AddProcess(pid, ppid, comm, exe);
+}
+Result<void> TraceWriter::AddThread(uint32_t pid, uint32_t tid,
+                                    std::string_view comm) {
+  return impl_->AddThread(pid, tid, comm);
+}
+Result<void> TraceWriter::AddMapping(uint32_t pid, uint64_t start, uint64_t end,
+                                     uint64_t pgoff, uint32_t prot,
+                                     std::string_view path, uint64_t ts_ns) {
+  return impl_->AddMapping(pid, start, end, pgoff, prot, path, ts_ns);
+}
+Result<void> TraceWriter::AddStack(int32_t stack_id,
+                                   std::span<const uint64_t> ips) {
+  return impl_->AddStack(stack_id, ips);
+}
+Result<void> TraceWriter::AddSummary(const fl_summary_key& key,
+                                     const fl_summary_val& val) {
+  return impl_->AddSummary(key, val);
+}
+Result<void> TraceWriter::Flush() { return impl_->Flush(); }
+Result<void> TraceWriter::Finish(const std::vector<CpuCounts>& per_cpu) {
+  return impl_->Finish(per_cpu);
+}
+uint64_t TraceWriter::events_written() const { return impl_->events(); }
+uint64_t TraceWriter::bytes_written() const { return impl_->bytes(); }
+
+}  // namespace faultline::trace

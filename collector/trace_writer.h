@@ -1,0 +1,108 @@
+// TraceWriter: writes a faultline trace file (docs/trace-format.md).
+//
+// The collector hands it raw ring-buffer records (each starting with struct
+// fl_hdr from bpf/faultline.h) plus metadata (processes, threads, a
+// /proc/PID/maps snapshot, stacks, --summary aggregates). Records are
+// delta-encoded into an in-memory block; Flush() (about once a second, and
+// automatically whenever a block reaches kTargetBlockBytes) compresses the
+// pending block(s) with zlib and appends them to the file. Finish() writes
+// the footer with per-CPU recorded/lost counts and closes the file.
+//
+// A file whose writer died (SIGKILL, full disk) is readable up to its last
+// whole block. Not thread-safe: one thread (the ring-buffer drain) owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf/faultline.h"
+#include "common/error.h"
+
+namespace faultline::trace {
+
+struct TraceMeta {
+  std::string kernel_release;  // uname -r
+  std::string hostname;
+  std::string command_line;    // the faultline command line, space-joined
+  uint64_t start_monotonic_ns = 0;  // CLOCK_MONOTONIC at start (BPF clock)
+  uint64_t start_realtime_ns = 0;   // CLOCK_REALTIME at the same moment
+  uint32_t ncpus = 0;               // possible CPUs (per-CPU counts)
+  uint32_t flags = 0;               // kTraceFlag* bits
+};
+
+// The trace was recorded with --summary: no per-fault events, the numbers
+// are in AddSummary() records.
+constexpr uint32_t kTraceFlagSummary = 1;
+
+// AddMapping(): bits of `prot` besides PROT_READ/PROT_WRITE/PROT_EXEC
+// (1/2/4). Set kMappingShared when the maps line's 4th permission column is
+// 's' (MAP_SHARED); private ('p') is the default.
+constexpr uint32_t kMappingShared = 1u << 16;
+
+struct CpuCounts {
+  uint64_t recorded = 0;  // records the CPU committed to the ring buffer
+  uint64_t lost = 0;      // failed bpf_ringbuf_reserve on that CPU
+};
+
+class TraceWriter {
+ public:
+  // Creates (truncates) `path` and writes the file header. Errors name the
+  // path and the errno text; exit_code 2 when the path cannot be created.
+  static Result<std::unique_ptr<TraceWriter>> Create(const std::string& path,
+                                                     const TraceMeta& meta);
+
+  // Flushes what is pending (no footer) so the file stays readable, closes.
+  ~TraceWriter();
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+
+  // One raw ring-buffer record starting with struct fl_hdr; `size` is the
+  // record size the ring buffer reported. FL_EV_FAULT, FL_EV_FAULT_BATCH
+  // (expanded into individual faults), FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT
+  // (struct fl_mmap; the path may be cut short by `size`), FL_EV_FORK/EXEC/
+  // EXIT (struct fl_task), FL_EV_TLB_FLUSH (struct fl_tlb). Unknown types
+  // are stored as opaque records (header fields + body bytes). A record too
+  // short for its type is an error and is not written.
+  Result<void> AddRecord(const void* data, size_t size);
+
+  // Metadata. comm/exe/path are stored as given (at most 64 KiB each).
+  Result<void> AddProcess(uint32_t pid, uint32_t ppid, std::string_view comm,
+                          std::string_view exe);
+  Result<void> AddThread(uint32_t pid, uint32_t tid, std::string_view comm);
+  // One /proc/PID/maps line: [start, end), file offset pgoff, prot =
+  // PROT_* | kMappingShared, path "" for anonymous, "[heap]", "[stack]",
+  // "[vdso]", ... ts_ns = CLOCK_MONOTONIC time of the snapshot.
+  Result<void> AddMapping(uint32_t pid, uint64_t start, uint64_t end,
+                          uint64_t pgoff, uint32_t prot, std::string_view path,
+                          uint64_t ts_ns);
+  // User stack of `stack_id` (fl_fault_slim.stack_id), innermost IP first.
+  Result<void> AddStack(int32_t stack_id, std::span<const uint64_t> ips);
+  // --summary aggregates, one per map entry.
+  Result<void> AddSummary(const fl_summary_key& key, const fl_summary_val& val);
+
+  // Compresses and writes the pending blocks now. Metadata pending at a
+  // flush is written before that flush's event block.
+  Result<void> Flush();
+  // Flushes, writes the footer (per-CPU counts, end time), closes the file.
+  // Further calls fail.
+  Result<void> Finish(const std::vector<CpuCounts>& per_cpu);
+
+  // Statistics for the collector's closing summary.
+  uint64_t events_written() const;  // event records (a batch counts each fault)
+  uint64_t bytes_written() const;   // file bytes so far
+
+  // Blocks are cut at about this many uncompressed bytes.
+  static constexpr size_t kTargetBlockBytes = 1 << 20;
+
+ private:
+  class Impl;
+  explicit TraceWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace faultline::trace

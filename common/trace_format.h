@@ -1,0 +1,171 @@
+// The faultline trace file format: constants and the byte-level encoding
+// shared by the writer (collector/trace_writer.*) and the reader
+// (analyzer/trace_reader.*). docs/trace-format.md describes it byte by byte;
+// change one and change the other.
+//
+// All integers in fixed-size fields are little-endian. Variable-size
+// integers are LEB128 varints (7 bits per byte, low first, high bit = more);
+// signed values are zigzag-mapped first ((v << 1) ^ (v >> 63)).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace faultline::trace {
+
+// ---- File header -----------------------------------------------------------
+inline constexpr char kFileMagic[8] = {'F', 'L', 'T', 'R', 'A', 'C', 'E', '\0'};
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kClockMonotonic = 1;  // CLOCK_MONOTONIC (+1 so 0 = unset)
+// Fixed part: magic[8] version u32 header_size u32 clock u32 flags u32
+// ncpus u32 reserved u32 start_monotonic u64 start_realtime u64 = 48 bytes;
+// then three strings (u32 length + bytes), then crc32 u32 over all before it.
+inline constexpr size_t kHeaderFixedBytes = 48;
+inline constexpr uint32_t kMaxHeaderBytes = 1 << 20;
+
+// ---- Blocks ----------------------------------------------------------------
+inline constexpr char kBlockMagic[4] = {'F', 'L', 'B', 'K'};
+// magic[4] type u8 codec u8 reserved u16 stored_len u32 raw_len u32
+// payload_crc u32 header_crc u32 (crc32 of the 20 bytes before it).
+inline constexpr size_t kBlockHeaderBytes = 24;
+// Readers refuse blocks larger than this (a corrupt length must not make
+// them allocate gigabytes). Writers cut blocks at ~1 MiB.
+inline constexpr uint32_t kMaxBlockBytes = 16 << 20;
+
+enum class BlockType : uint8_t {
+  kEvents = 1,    // delta-encoded event records (faults, mmap, task, tlb, ...)
+  kMetadata = 2,  // processes, threads, mappings, stacks, summary entries
+  kFooter = 3,    // end time, per-CPU recorded/lost counts; last block
+};
+
+enum class Codec : uint8_t {
+  kStored = 0,  // payload is the raw bytes
+  kZlib = 1,    // payload is a zlib stream (RFC 1950) of raw_len bytes
+};
+
+// ---- Records inside an events block -----------------------------------------
+// Each record starts with one tag byte. Delta state (previous timestamp,
+// address, ip, pid, tid, ...) starts at zero at the beginning of every block
+// so that each block decodes on its own.
+//
+// Fault: tag = kTagFaultBase | mask, mask bits say which fields follow
+// (absent fields repeat the previous fault's value in this block).
+inline constexpr uint8_t kTagFaultBase = 0x80;
+inline constexpr uint8_t kFaultHasTask = 1 << 0;    // pid, tid changed
+inline constexpr uint8_t kFaultHasIp = 1 << 1;      // ip changed
+inline constexpr uint8_t kFaultHasCode = 1 << 2;    // error_code/outcome/flags
+inline constexpr uint8_t kFaultHasCpu = 1 << 3;     // cpu changed
+inline constexpr uint8_t kFaultHasStack = 1 << 4;   // stack_id changed
+inline constexpr uint8_t kFaultMaskAll = 0x1f;
+// Non-fault events use their fl_event_type as the tag (3..11), and
+// kTagOpaque for any type this version does not know.
+inline constexpr uint8_t kTagOpaque = 0x7f;
+
+// ---- Records inside a metadata block -----------------------------------------
+enum class MetaTag : uint8_t {
+  kProcess = 1,
+  kThread = 2,
+  kMapping = 3,
+  kStack = 4,
+  kSummary = 5,
+};
+
+inline constexpr uint32_t kMaxStringBytes = 1 << 16;
+inline constexpr uint32_t kMaxStackDepth = 1024;
+
+// ---- Encoding helpers ---------------------------------------------------------
+inline uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t UnZigZag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
+
+// Appends to a std::string used as a byte buffer.
+inline void PutVarint(std::string& out, uint64_t v) {
+  char buf[10];
+  size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
+}
+inline void PutSigned(std::string& out, int64_t v) { PutVarint(out, ZigZag(v)); }
+inline void PutBytes(std::string& out, std::string_view s) {
+  PutVarint(out, s.size());
+  out.append(s);
+}
+inline void PutLe32(char* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline void PutLe64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline uint32_t GetLe32(const uint8_t* p) {
+  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
+         uint32_t{p[3]} << 24;
+}
+inline uint64_t GetLe64(const uint8_t* p) {
+  return uint64_t{GetLe32(p)} | uint64_t{GetLe32(p + 4)} << 32;
+}
+
+// Bounds-checked cursor over a decoded payload. Every getter returns false
+// (and leaves the cursor failed) when the input is exhausted or malformed;
+// callers check ok() once per record.
+class ByteCursor {
+ public:
+  ByteCursor(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
+  bool ok() const { return ok_; }
+  bool done() const { return p_ == end_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+
+  uint8_t Byte() {
+    if (p_ == end_) return Fail();
+    return *p_++;
+  }
+  uint64_t Varint() {
+    // Fast path: one byte.
+    if (p_ != end_ && *p_ < 0x80) return *p_++;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ == end_) return Fail();
+      uint8_t b = *p_++;
+      v |= uint64_t{b & 0x7fu} << shift;
+      if (b < 0x80) return v;
+    }
+    return Fail();  // more than 10 bytes
+  }
+  int64_t Signed() { return UnZigZag(Varint()); }
+  uint32_t U32() {
+    uint64_t v = Varint();
+    if (v > 0xffffffffu) return Fail();
+    return static_cast<uint32_t>(v);
+  }
+  std::string_view Bytes(size_t max = kMaxStringBytes) {
+    uint64_t n = Varint();
+    if (!ok_ || n > max || n > remaining()) {
+      Fail();
+      return {};
+    }
+    std::string_view s(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return s;
+  }
+
+ private:
+  uint8_t Fail() {
+    ok_ = false;
+    p_ = end_;
+    return 0;
+  }
+  const uint8_t* p_;
+  const uint8_t* end_;
+  bool ok_ = true;
+};
+
+}  // namespace faultline::trace
