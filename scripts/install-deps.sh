@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev
   libboost-program-options-dev libgtest-dev libgmock-dev googletest
-  libnghttp2-dev systemtap-sdt-dev
+  libnghttp2-dev systemtap-sdt-dev nlohmann-json3-dev
   # tests: real clients, captures, peers
   curl nghttp2-client wrk tshark iproute2 procps
   # benchmarks: peers to compare against
