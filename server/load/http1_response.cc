@@ -219,6 +219,10 @@ ResponseParser::Result ResponseParser::Feed(std::string_view data) {
         bool complete = false;
         used += TakeLine(rest, &complete);
         if (line_.size() > kMaxLine) return Fail(used);
+        // After chunk data only CRLF (or LF) may follow: reject at once.
+        if (state_ == State::kChunkDataEnd && line_ != "\r" && line_ != "\n" && line_ != "\r\n") {
+          return Fail(used);
+        }
         if (!complete) continue;
         std::string_view line = line_;
         line.remove_suffix(1);  // LF
