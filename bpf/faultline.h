@@ -170,4 +170,20 @@ struct fl_summary_val {
 	__u64 hist[FL_HIST_BUCKETS];
 };
 
+/* Per-CPU counters kept by the BPF programs (map "cpu_stats", one entry per
+ * CPU), read by the collector at the end and written to the trace footer.
+ * Appended after the frozen structs above. */
+struct fl_cpu_stats {
+	__u64 recorded_events; /* events handed to the ring buffer (a batch
+				* counts as its number of faults) */
+	__u64 lost_events;     /* events dropped because the ring buffer was
+				* full (a failed batch counts its faults) */
+	__u64 lost_records;    /* failed ring-buffer writes (reserve/output) */
+	__u64 incomplete;      /* faults emitted as FL_FAULT_INCOMPLETE */
+	__u64 unpaired;        /* completions with no pending entry on the
+				* thread (fault started before attach, or
+				* the entry program was skipped) */
+	__u64 summary_full;    /* --summary: updates dropped, map full */
+};
+
 #endif /* FAULTLINE_BPF_FAULTLINE_H_ */

@@ -1,13 +1,654 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Placeholder: replaced by the fault programs. */
+/*
+ * faults.bpf.c: page faults with their latency and minor/major verdict,
+ * plus the task and address-space events needed to attribute them.
+ *
+ * Entry:      tp/exceptions/page_fault_{user,kernel}
+ * Completion: perf_event programs on PERF_COUNT_SW_PAGE_FAULTS_{MIN,MAJ},
+ *             which the kernel raises at the end of handle_mm_fault() in
+ *             the faulting task (mm_account_fault()).
+ *
+ * The pending entry of each thread lives in task-local storage (no hash map
+ * keyed by tid): it follows the task across CPUs, which matters for major
+ * faults that sleep. Completed faults are appended to a per-CPU batch that
+ * goes to the ring buffer with one bpf_ringbuf_output() per FL_BATCH faults
+ * and no wakeup; the collector polls on a timer and, after detaching,
+ * flushes the partial batches itself from the "batches" map.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "faultline.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-SEC("tp/exceptions/page_fault_user")
-int handle_page_fault_user(void *ctx)
+/* Settings, set by the collector between open and load. */
+const volatile __u8 filter_tgid;   /* 1: only tgids in map "targets" */
+const volatile __u8 summary_mode;  /* 1: aggregate in "summary", no stream */
+const volatile __u8 with_stacks;   /* 1: user stack ids in "stacks" */
+
+/* Traced processes (tgid -> 1). Filled by the collector; children of
+ * targets are added at fork and removed when their thread group dies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20); /* resized by the collector (--ring-mb) */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_cpu_stats);
+} cpu_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_fault_batch);
+} batches SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct fl_summary_key);
+	__type(value, struct fl_summary_val);
+} summary SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 127 * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Per-thread state. */
+#define TS_UNKNOWN 0
+#define TS_TARGET 1
+#define TS_OTHER 2
+struct task_state {
+	__u64 fault_ts;      /* entry time of the pending fault, 0 = none */
+	__u64 fault_addr;
+	__u64 fault_ip;
+	__s32 fault_stack;
+	__u16 fault_err;
+	__u8 fault_flags;
+	__u8 target;         /* TS_TARGET / TS_OTHER (cached filter verdict) */
+	/* syscall arguments saved at sys_enter for sys_exit */
+	__u64 sys_arg[5];
+	__u32 sys_event;     /* FL_EV_* of the syscall in flight, 0 = none */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} tstate SEC(".maps");
+
+/* tp/exceptions/page_fault_{user,kernel}: not in vmlinux BTF. */
+struct fault_entry_ctx {
+	__u64 common;
+	__u64 address;
+	__u64 ip;
+	__u64 error_code;
+};
+
+struct sys_enter_ctx {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
+static __always_inline struct fl_cpu_stats *stats(void)
 {
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_stats, &zero);
+}
+
+static __always_inline int is_target_tgid(__u32 tgid)
+{
+	if (!filter_tgid)
+		return 1;
+	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+}
+
+/*
+ * The current thread's state, created on first use. Returns NULL for
+ * threads that are not traced. The filter verdict is cached in the storage:
+ * a task's tgid never changes, and the collector fills "targets" before it
+ * attaches anything, so a cached "no" cannot hide a later target (children
+ * are new tasks with fresh storage).
+ */
+static __always_inline struct task_state *current_state(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_state *st;
+
+	st = bpf_task_storage_get(&tstate, task, 0, 0);
+	if (!st) {
+		st = bpf_task_storage_get(&tstate, task, 0,
+					  BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!st)
+			return NULL;
+		st->fault_stack = -1;
+		st->target = is_target_tgid(bpf_get_current_pid_tgid() >> 32) ?
+			     TS_TARGET : TS_OTHER;
+	}
+	return st->target == TS_TARGET ? st : NULL;
+}
+
+/* Existing state only (no creation): for completions and exits. */
+static __always_inline struct task_state *current_state_lookup(void)
+{
+	struct task_state *st;
+
+	st = bpf_task_storage_get(&tstate, bpf_get_current_task_btf(), 0, 0);
+	if (!st || st->target != TS_TARGET)
+		return NULL;
+	return st;
+}
+
+static __always_inline __u32 log2_bucket(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r < FL_HIST_BUCKETS ? r : FL_HIST_BUCKETS - 1;
+}
+
+static __always_inline void summary_add(__u32 tgid, __u32 kind, __u64 lat)
+{
+	struct fl_summary_key key = { .pid = tgid, .kind = kind };
+	struct fl_summary_val *v;
+
+	v = bpf_map_lookup_elem(&summary, &key);
+	if (!v) {
+		struct fl_summary_val zero = {};
+
+		bpf_map_update_elem(&summary, &key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&summary, &key);
+		if (!v) {
+			struct fl_cpu_stats *s = stats();
+
+			if (s)
+				s->summary_full++;
+			return;
+		}
+	}
+	/* Per-CPU values: plain updates, no atomics. */
+	v->count++;
+	v->total_ns += lat;
+	if (lat > v->max_ns)
+		v->max_ns = lat;
+	v->hist[log2_bucket(lat) & (FL_HIST_BUCKETS - 1)]++;
+}
+
+/* Append one fault to this CPU's batch; send the batch when full. */
+static __always_inline void emit_fault(struct task_state *st, __u8 outcome,
+				       __u64 now, __u64 pid_tgid)
+{
+	struct fl_fault_batch *b;
+	struct fl_fault_slim *f;
+	struct fl_cpu_stats *s;
+	__u64 lat = now > st->fault_ts ? now - st->fault_ts : 0;
+	__u32 zero = 0, n;
+
+	if (summary_mode) {
+		__u32 kind;
+
+		if (outcome == FL_FAULT_INCOMPLETE)
+			kind = FL_SK_INCOMPLETE;
+		else
+			kind = (outcome == FL_FAULT_MAJOR ? 1 : 0) +
+			       ((st->fault_flags & FL_FAULT_F_KERNEL) ? 2 : 0);
+		summary_add(pid_tgid >> 32, kind,
+			    outcome == FL_FAULT_INCOMPLETE ? 0 : lat);
+		return;
+	}
+
+	b = bpf_map_lookup_elem(&batches, &zero);
+	if (!b)
+		return;
+	n = b->count;
+	if (n >= FL_BATCH)
+		n = 0;
+	f = &b->faults[n & (FL_BATCH - 1)];
+	f->ts_ns = st->fault_ts;
+	f->address = st->fault_addr;
+	f->ip = st->fault_ip;
+	f->pid = pid_tgid >> 32;
+	f->tid = (__u32)pid_tgid;
+	if (outcome == FL_FAULT_INCOMPLETE)
+		f->latency_ns = 0;
+	else
+		f->latency_ns = lat > 0xffffffffULL ? 0xffffffffU : lat;
+	f->stack_id = st->fault_stack;
+	f->error_code = st->fault_err;
+	f->outcome = outcome;
+	f->flags = st->fault_flags;
+	f->_pad = 0;
+	n++;
+	if (n < FL_BATCH) {
+		b->count = n;
+		return;
+	}
+	b->count = FL_BATCH;
+	b->hdr.ts_ns = b->faults[0].ts_ns;
+	b->hdr.type = FL_EV_FAULT_BATCH;
+	b->hdr.cpu = bpf_get_smp_processor_id();
+	b->hdr.size = sizeof(*b);
+	s = stats();
+	if (bpf_ringbuf_output(&events, b, sizeof(*b), BPF_RB_NO_WAKEUP)) {
+		if (s) {
+			s->lost_events += FL_BATCH;
+			s->lost_records++;
+		}
+	} else if (s) {
+		s->recorded_events += FL_BATCH;
+	}
+	b->count = 0;
+}
+
+static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
+					  __u8 flags)
+{
+	struct task_state *st = current_state();
+	__u64 now, pid_tgid;
+
+	if (!st)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (st->fault_ts) {
+		/* The previous fault never completed (SIGSEGV, error, fixup):
+		 * report it on its own so it cannot pair with this one. */
+		struct fl_cpu_stats *s = stats();
+
+		pid_tgid = bpf_get_current_pid_tgid();
+		emit_fault(st, FL_FAULT_INCOMPLETE, now, pid_tgid);
+		if (s)
+			s->incomplete++;
+	}
+	st->fault_ts = now;
+	st->fault_addr = ctx->address;
+	st->fault_ip = ctx->ip;
+	st->fault_err = ctx->error_code;
+	st->fault_flags = flags;
+	if (with_stacks)
+		st->fault_stack = bpf_get_stackid(ctx, &stacks,
+						  BPF_F_USER_STACK);
+	return 0;
+}
+
+SEC("tp/exceptions/page_fault_user")
+int handle_page_fault_user(struct fault_entry_ctx *ctx)
+{
+	return on_fault_entry(ctx, 0);
+}
+
+SEC("tp/exceptions/page_fault_kernel")
+int handle_page_fault_kernel(struct fault_entry_ctx *ctx)
+{
+	return on_fault_entry(ctx, FL_FAULT_F_KERNEL);
+}
+
+static __always_inline int on_fault_done(struct bpf_perf_event_data *ctx,
+					 __u8 outcome)
+{
+	struct task_state *st = current_state_lookup();
+	__u64 now;
+
+	if (!st)
+		return 0;
+	if (!st->fault_ts) {
+		struct fl_cpu_stats *s = stats();
+
+		if (s)
+			s->unpaired++;
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if ((ctx->addr ^ st->fault_addr) >> 12)
+		st->fault_flags |= FL_FAULT_F_ADDR_MISMATCH;
+	emit_fault(st, outcome, now, bpf_get_current_pid_tgid());
+	st->fault_ts = 0;
+	return 0;
+}
+
+SEC("perf_event")
+int handle_fault_min(struct bpf_perf_event_data *ctx)
+{
+	return on_fault_done(ctx, FL_FAULT_MINOR);
+}
+
+SEC("perf_event")
+int handle_fault_maj(struct bpf_perf_event_data *ctx)
+{
+	return on_fault_done(ctx, FL_FAULT_MAJOR);
+}
+
+/* ---- low-rate records: reserved one by one ---- */
+
+static __always_inline void *reserve(__u64 size)
+{
+	void *p = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!p) {
+		struct fl_cpu_stats *s = stats();
+
+		if (s) {
+			s->lost_events++;
+			s->lost_records++;
+		}
+	}
+	return p;
+}
+
+static __always_inline void submit(void *p)
+{
+	struct fl_cpu_stats *s = stats();
+
+	if (s)
+		s->recorded_events++;
+	bpf_ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void fill_hdr(struct fl_hdr *h, __u16 type, __u32 size)
+{
+	h->ts_ns = bpf_ktime_get_ns();
+	h->type = type;
+	h->cpu = bpf_get_smp_processor_id();
+	h->size = size;
+}
+
+SEC("raw_tp/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct fl_task *e;
+
+	if (!is_target_tgid(ptgid))
+		return 0;
+	if (filter_tgid && ctgid != ptgid) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
+	}
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, FL_EV_FORK, sizeof(*e));
+	e->pid = ctgid;
+	e->tid = BPF_CORE_READ(child, pid);
+	e->parent_pid = ptgid;
+	e->parent_tid = BPF_CORE_READ(parent, pid);
+	e->exit_code = 0;
+	e->is_thread = ctgid == ptgid;
+	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+	e->path[0] = 0;
+	submit(e);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fl_task *e;
+
+	if (!is_target_tgid(pid_tgid >> 32))
+		return 0;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, FL_EV_EXEC, sizeof(*e));
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->parent_pid = 0;
+	e->parent_tid = old_pid;
+	e->exit_code = 0;
+	e->is_thread = 0;
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(&e->path, sizeof(e->path),
+				  BPF_CORE_READ(bprm, filename));
+	submit(e);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct task_state *st;
+	struct fl_task *e;
+
+	if (!is_target_tgid(tgid))
+		return 0;
+	st = current_state_lookup();
+	if (st && st->fault_ts) {
+		struct fl_cpu_stats *s = stats();
+
+		emit_fault(st, FL_FAULT_INCOMPLETE, bpf_ktime_get_ns(),
+			   pid_tgid);
+		st->fault_ts = 0;
+		if (s)
+			s->incomplete++;
+	}
+	e = reserve(sizeof(*e));
+	if (e) {
+		fill_hdr(&e->hdr, FL_EV_EXIT, sizeof(*e));
+		e->pid = tgid;
+		e->tid = (__u32)pid_tgid;
+		e->parent_pid = 0;
+		e->parent_tid = 0;
+		e->exit_code = BPF_CORE_READ(p, exit_code);
+		e->is_thread = !group_dead;
+		bpf_get_current_comm(&e->comm, sizeof(e->comm));
+		e->path[0] = 0;
+		submit(e);
+	}
+	if (filter_tgid && group_dead)
+		bpf_map_delete_elem(&targets, &tgid);
+	return 0;
+}
+
+/* ---- address space: syscalls of targets ---- */
+
+/*
+ * A syscall tracepoint program may only read the arguments its tracepoint
+ * has (the kernel rejects the attach otherwise), so `nargs` is a constant
+ * at every call site and the dead reads vanish.
+ */
+static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 type,
+				     int nargs)
+{
+	struct task_state *st = current_state();
+
+	if (!st)
+		return 0;
+	st->sys_event = type;
+	st->sys_arg[0] = ctx->args[0];
+	if (nargs > 1)
+		st->sys_arg[1] = ctx->args[1];
+	if (nargs > 2)
+		st->sys_arg[2] = ctx->args[2];
+	if (nargs > 3)
+		st->sys_arg[3] = ctx->args[3];
+	if (nargs > 4)
+		st->sys_arg[4] = ctx->args[4];
+	return 0;
+}
+
+static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 type)
+{
+	struct task_state *st = current_state_lookup();
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fl_mmap *e;
+	__s64 ret = ctx->ret;
+
+	if (!st || st->sys_event != type)
+		return 0;
+	st->sys_event = 0;
+	/* brk returns the new break; the others return 0 or an address. */
+	if (ret < 0 && ret > -4096)
+		return 0;
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, type, sizeof(*e));
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->prot = 0;
+	e->flags = 0;
+	e->fd = -1;
+	e->pgoff = 0;
+	e->aux = 0;
+	e->_pad = 0;
+	e->path[0] = 0;
+	switch (type) {
+	case FL_EV_MMAP: /* addr, len, prot, flags, fd, off */
+		e->start = ret;
+		e->len = st->sys_arg[1];
+		e->prot = st->sys_arg[2];
+		e->flags = st->sys_arg[3];
+		e->fd = (__s32)st->sys_arg[4];
+		/* off is args[5]; saved only for mmap, see handler */
+		e->pgoff = st->sys_arg[0];
+		break;
+	case FL_EV_MUNMAP: /* addr, len */
+		e->start = st->sys_arg[0];
+		e->len = st->sys_arg[1];
+		break;
+	case FL_EV_MREMAP: /* old addr, old len, new len, flags, new addr */
+		e->start = st->sys_arg[0];
+		e->len = st->sys_arg[1];
+		e->pgoff = ret;
+		e->aux = st->sys_arg[2];
+		e->flags = st->sys_arg[3];
+		break;
+	case FL_EV_BRK: /* new break in ret; start = requested */
+		e->start = ret;
+		e->len = 0;
+		e->aux = st->sys_arg[0];
+		break;
+	case FL_EV_MPROTECT: /* addr, len, prot */
+		e->start = st->sys_arg[0];
+		e->len = st->sys_arg[1];
+		e->prot = st->sys_arg[2];
+		break;
+	}
+	submit(e);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_mmap")
+int handle_enter_mmap(struct sys_enter_ctx *ctx)
+{
+	struct task_state *st;
+
+	sys_enter(ctx, FL_EV_MMAP, 5);
+	st = current_state_lookup();
+	if (st)
+		st->sys_arg[0] = ctx->args[5]; /* keep off in place of addr */
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_mmap")
+int handle_exit_mmap(struct sys_exit_ctx *ctx)
+{
+	return sys_exit(ctx, FL_EV_MMAP);
+}
+
+SEC("tp/syscalls/sys_enter_munmap")
+int handle_enter_munmap(struct sys_enter_ctx *ctx)
+{
+	return sys_enter(ctx, FL_EV_MUNMAP, 2);
+}
+
+SEC("tp/syscalls/sys_exit_munmap")
+int handle_exit_munmap(struct sys_exit_ctx *ctx)
+{
+	return sys_exit(ctx, FL_EV_MUNMAP);
+}
+
+SEC("tp/syscalls/sys_enter_mremap")
+int handle_enter_mremap(struct sys_enter_ctx *ctx)
+{
+	return sys_enter(ctx, FL_EV_MREMAP, 5);
+}
+
+SEC("tp/syscalls/sys_exit_mremap")
+int handle_exit_mremap(struct sys_exit_ctx *ctx)
+{
+	return sys_exit(ctx, FL_EV_MREMAP);
+}
+
+SEC("tp/syscalls/sys_enter_brk")
+int handle_enter_brk(struct sys_enter_ctx *ctx)
+{
+	return sys_enter(ctx, FL_EV_BRK, 1);
+}
+
+SEC("tp/syscalls/sys_exit_brk")
+int handle_exit_brk(struct sys_exit_ctx *ctx)
+{
+	return sys_exit(ctx, FL_EV_BRK);
+}
+
+SEC("tp/syscalls/sys_enter_mprotect")
+int handle_enter_mprotect(struct sys_enter_ctx *ctx)
+{
+	return sys_enter(ctx, FL_EV_MPROTECT, 3);
+}
+
+SEC("tp/syscalls/sys_exit_mprotect")
+int handle_exit_mprotect(struct sys_exit_ctx *ctx)
+{
+	return sys_exit(ctx, FL_EV_MPROTECT);
+}
+
+SEC("tp/tlb/tlb_flush")
+int handle_tlb_flush(struct trace_event_raw_tlb_flush *ctx)
+{
+	__u64 pid_tgid;
+	struct fl_tlb *e;
+
+	if (!current_state())
+		return 0;
+	pid_tgid = bpf_get_current_pid_tgid();
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->hdr, FL_EV_TLB_FLUSH, sizeof(*e));
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->reason = ctx->reason;
+	e->_pad = 0;
+	e->pages = ctx->pages;
+	submit(e);
 	return 0;
 }

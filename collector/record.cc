@@ -1,10 +1,440 @@
+// `faultline record`: checks the environment, starts the command (if any)
+// held at a pipe, loads and attaches the BPF programs, then drains the ring
+// buffer on a 10 ms timer into the trace writer, flushing a block about
+// once a second, until -d, SIGINT/SIGTERM or the command's exit.
 #include "collector/record.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
+#include <unordered_set>
+
+#include "bpf/faultline.h"
+#include "collector/bpf_session.h"
+#include "collector/env_check.h"
+#include "collector/options.h"
+#include "collector/proc.h"
+#include "collector/trace_writer.h"
 
 namespace faultline::collector {
-int RunRecord(const std::vector<std::string>&) {
-  std::fputs("faultline record: not built yet\n", stderr);
-  return 1;
+
+namespace {
+
+volatile sig_atomic_t g_stop_signal = 0;
+
+void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+uint64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull +
+         static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// The command of `-- CMD ARGS`, forked at once and held on a pipe until the
+// BPF programs are attached and its pid is a target. If the recorder gives
+// up before Release(), the child reads EOF and exits without running CMD.
+class CommandChild {
+ public:
+  static Result<std::unique_ptr<CommandChild>> Start(
+      const std::vector<std::string>& argv) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      return std::unexpected(ErrnoError("pipe", errno));
+    }
+    std::vector<char*> cargv;
+    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+    cargv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) {
+      int err = errno;
+      close(fds[0]);
+      close(fds[1]);
+      return std::unexpected(ErrnoError("fork", err));
+    }
+    if (pid == 0) {
+      close(fds[1]);
+      char go = 0;
+      ssize_t n;
+      do {
+        n = read(fds[0], &go, 1);
+      } while (n < 0 && errno == EINTR);
+      if (n != 1) _exit(127);  // the recorder failed: do not run CMD
+      close(fds[0]);
+      execvp(cargv[0], cargv.data());
+      std::fprintf(stderr, "faultline record: cannot run '%s': %s\n",
+                   cargv[0], std::strerror(errno));
+      _exit(127);
+    }
+    close(fds[0]);
+    return std::unique_ptr<CommandChild>(new CommandChild(pid, fds[1]));
+  }
+
+  ~CommandChild() {
+    if (go_fd_ >= 0) close(go_fd_);  // unreleased: the child exits(127)
+    if (!reaped_) {
+      int status;
+      while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+
+  Result<void> Release() {
+    char go = 1;
+    ssize_t n = write(go_fd_, &go, 1);
+    close(go_fd_);
+    go_fd_ = -1;
+    if (n != 1) return std::unexpected(ErrnoError("start command", errno));
+    return {};
+  }
+
+  // Non-blocking: true once the child has exited (status kept).
+  bool Poll() {
+    if (reaped_) return true;
+    int status;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      status_ = status;
+    }
+    return reaped_;
+  }
+
+  int Wait() {
+    while (!reaped_) {
+      int status;
+      pid_t r = waitpid(pid_, &status, 0);
+      if (r == pid_) {
+        reaped_ = true;
+        status_ = status;
+      } else if (r < 0 && errno != EINTR) {
+        return 1;
+      }
+    }
+    return ExitCode();
+  }
+
+  // The shell's convention: the exit status, or 128 + the signal.
+  int ExitCode() const {
+    if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+    if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+    return 1;
+  }
+
+ private:
+  CommandChild(pid_t pid, int go_fd) : pid_(pid), go_fd_(go_fd) {}
+  pid_t pid_;
+  int go_fd_;
+  bool reaped_ = false;
+  int status_ = 0;
+};
+
+class Recorder {
+ public:
+  explicit Recorder(const RecordOptions& opts) : opts_(opts) {}
+
+  Result<int> Run();
+
+ private:
+  Result<void> Snapshot(uint32_t pid, uint64_t ts_ns);
+  int OnRecord(const void* data, size_t size);
+  std::string FormatSize(uint64_t bytes) const;
+
+  const RecordOptions& opts_;
+  std::unique_ptr<trace::TraceWriter> writer_;
+  std::optional<Error> record_error_;
+  std::unordered_set<uint32_t> snapshotted_;
+  std::vector<uint8_t> scratch_;
+};
+
+Result<void> Recorder::Snapshot(uint32_t pid, uint64_t ts_ns) {
+  std::string comm = ReadComm(pid);
+  if (comm.empty()) return {};  // gone already
+  if (auto r = writer_->AddProcess(pid, ReadPpid(pid), comm, ReadExe(pid));
+      !r) {
+    return r;
+  }
+  for (uint32_t tid : ListThreads(pid)) {
+    if (auto r = writer_->AddThread(pid, tid, ReadThreadComm(pid, tid)); !r) {
+      return r;
+    }
+  }
+  for (const MapsEntry& m : ReadMaps(pid)) {
+    if (auto r = writer_->AddMapping(pid, m.start, m.end, m.pgoff, m.prot,
+                                     m.path, ts_ns);
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+int Recorder::OnRecord(const void* data, size_t size) {
+  if (record_error_) return -1;
+  if (size < sizeof(fl_hdr)) return 0;
+  fl_hdr hdr;
+  std::memcpy(&hdr, data, sizeof(hdr));
+  Result<void> r;
+  if (hdr.type == FL_EV_MMAP && size >= sizeof(fl_mmap)) {
+    // The kernel side cannot resolve an fd to a path here (no bpf_d_path
+    // outside fentry): fill it from /proc/PID/map_files while it is mapped.
+    const auto* m = static_cast<const fl_mmap*>(data);
+    if (m->fd >= 0 && m->path[0] == 0) {
+      uint64_t end = m->start + ((m->len + 4095) & ~4095ull);
+      std::string path = MappedFilePath(m->pid, m->start, end);
+      if (!path.empty()) {
+        scratch_.assign(static_cast<const uint8_t*>(data),
+                        static_cast<const uint8_t*>(data) + size);
+        auto* copy = reinterpret_cast<fl_mmap*>(scratch_.data());
+        std::snprintf(copy->path, sizeof(copy->path), "%s", path.c_str());
+        r = writer_->AddRecord(scratch_.data(), scratch_.size());
+      } else {
+        r = writer_->AddRecord(data, size);
+      }
+    } else {
+      r = writer_->AddRecord(data, size);
+    }
+  } else {
+    r = writer_->AddRecord(data, size);
+  }
+  if (r && size >= sizeof(fl_task) &&
+      (hdr.type == FL_EV_EXEC || hdr.type == FL_EV_FORK)) {
+    const auto* t = static_cast<const fl_task*>(data);
+    if (hdr.type == FL_EV_EXEC) {
+      r = Snapshot(t->pid, NowNs(CLOCK_MONOTONIC));
+    } else if (!t->is_thread && snapshotted_.insert(t->pid).second) {
+      r = Snapshot(t->pid, NowNs(CLOCK_MONOTONIC));
+    } else if (t->is_thread) {
+      r = writer_->AddThread(t->pid, t->tid,
+                             std::string_view(t->comm, strnlen(t->comm,
+                                                               FL_COMM_LEN)));
+    }
+  } else if (r && hdr.type == FL_EV_EXIT && size >= sizeof(fl_task)) {
+    const auto* t = static_cast<const fl_task*>(data);
+    r = writer_->AddThread(
+        t->pid, t->tid,
+        std::string_view(t->comm, strnlen(t->comm, FL_COMM_LEN)));
+  }
+  if (!r) {
+    record_error_ = r.error();
+    return -1;
+  }
+  return 0;
+}
+
+std::string Recorder::FormatSize(uint64_t bytes) const {
+  char buf[64];
+  if (bytes >= (1ull << 20)) {
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / 1048576.0);
+  } else if (bytes >= 1024) {
+    std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llu bytes",
+                  static_cast<unsigned long long>(bytes));
+  }
+  return buf;
+}
+
+Result<int> Recorder::Run() {
+  // Up-front checks: one line and exit code 2 each.
+  if (auto r = CheckPrivileges(); !r) return std::unexpected(r.error());
+  if (auto r = CheckBtf(); !r) return std::unexpected(r.error());
+  if (auto r = EnsureTracefs(); !r) return std::unexpected(r.error());
+  if (auto r = CheckPidsAlive(opts_.pids); !r) {
+    return std::unexpected(r.error());
+  }
+  SetLibbpfVerbose(opts_.verbose);
+
+  trace::TraceMeta meta;
+  utsname uts{};
+  uname(&uts);
+  meta.kernel_release = uts.release;
+  meta.hostname = uts.nodename;
+  meta.command_line = opts_.command_line;
+  meta.start_monotonic_ns = NowNs(CLOCK_MONOTONIC);
+  meta.start_realtime_ns = NowNs(CLOCK_REALTIME);
+  meta.flags = opts_.summary ? trace::kTraceFlagSummary : 0;
+
+  BpfSettings settings;
+  settings.filter = !opts_.pids.empty() || !opts_.command.empty();
+  settings.faults = opts_.faults;
+  settings.summary = opts_.summary;
+  settings.stacks = opts_.stacks;
+  settings.ring_bytes = opts_.ring_mb << 20;
+  auto bpf = FaultsBpf::Open(settings);
+  if (!bpf) return std::unexpected(bpf.error());
+  meta.ncpus = static_cast<uint32_t>((*bpf)->ncpus());
+
+  auto writer = trace::TraceWriter::Create(opts_.output, meta);
+  if (!writer) return std::unexpected(writer.error());
+  writer_ = std::move(*writer);
+
+  std::unique_ptr<CommandChild> child;
+  if (!opts_.command.empty()) {
+    auto c = CommandChild::Start(opts_.command);
+    if (!c) return std::unexpected(c.error());
+    child = std::move(*c);
+  }
+
+  if (auto r = (*bpf)->Load(); !r) return std::unexpected(r.error());
+  std::vector<uint32_t> targets = opts_.pids;
+  if (child) targets.push_back(static_cast<uint32_t>(child->pid()));
+  for (uint32_t pid : targets) {
+    if (auto r = (*bpf)->AddTarget(pid); !r) return std::unexpected(r.error());
+  }
+  if (auto r = (*bpf)->StartRing(
+          [this](const void* d, size_t s) { return OnRecord(d, s); });
+      !r) {
+    return std::unexpected(r.error());
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  if (auto r = (*bpf)->Attach(); !r) return std::unexpected(r.error());
+
+  // Mapping metadata: the targets (or every process) as they are now.
+  uint64_t snap_ts = NowNs(CLOCK_MONOTONIC);
+  std::vector<uint32_t> snap = targets;
+  if (!settings.filter) snap = ListProcesses();
+  for (uint32_t pid : snap) {
+    snapshotted_.insert(pid);
+    if (auto r = Snapshot(pid, snap_ts); !r) return std::unexpected(r.error());
+  }
+  if (child) {
+    if (auto r = child->Release(); !r) return std::unexpected(r.error());
+  }
+
+  uint64_t start = NowNs(CLOCK_MONOTONIC);
+  uint64_t deadline =
+      opts_.duration_s > 0
+          ? start + static_cast<uint64_t>(opts_.duration_s * 1e9)
+          : UINT64_MAX;
+  uint64_t last_flush = start;
+  bool child_done = false;
+  while (g_stop_signal == 0) {
+    timespec tick{0, 10 * 1000 * 1000};
+    nanosleep(&tick, nullptr);
+    auto n = (*bpf)->Consume();
+    if (record_error_) return std::unexpected(*record_error_);
+    if (!n) return std::unexpected(n.error());
+    uint64_t now = NowNs(CLOCK_MONOTONIC);
+    if (now - last_flush >= 1000000000ull) {
+      if (auto r = writer_->Flush(); !r) return std::unexpected(r.error());
+      last_flush = now;
+    }
+    if (now >= deadline) break;
+    if (child && child->Poll()) {
+      child_done = true;
+      break;
+    }
+  }
+  int stop_signal = g_stop_signal;
+
+  // Stop the programs, then take what is left: the ring, the partial
+  // per-CPU batches, the aggregates and the stacks.
+  (*bpf)->Detach();
+  uint64_t end = NowNs(CLOCK_MONOTONIC);
+  auto n = (*bpf)->Consume();
+  if (record_error_) return std::unexpected(*record_error_);
+  if (!n) return std::unexpected(n.error());
+  std::vector<fl_cpu_stats> stats = (*bpf)->ReadCpuStats();
+  for (const auto& batch : (*bpf)->TakePartialBatches()) {
+    if (auto r = writer_->AddRecord(batch.data(), batch.size()); !r) {
+      return std::unexpected(r.error());
+    }
+    const auto* b = reinterpret_cast<const fl_fault_batch*>(batch.data());
+    if (b->hdr.cpu < stats.size()) stats[b->hdr.cpu].recorded_events += b->count;
+  }
+  for (const auto& [key, val] : (*bpf)->ReadSummary()) {
+    if (auto r = writer_->AddSummary(key, val); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  for (const auto& [id, ips] : (*bpf)->ReadStacks()) {
+    if (auto r = writer_->AddStack(id, ips); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  std::vector<trace::CpuCounts> per_cpu;
+  uint64_t recorded = 0, lost = 0, incomplete = 0, summary_faults = 0;
+  for (const auto& s : stats) {
+    per_cpu.push_back({s.recorded_events, s.lost_events});
+    recorded += s.recorded_events;
+    lost += s.lost_events;
+    incomplete += s.incomplete;
+  }
+  std::string lost_detail;
+  for (size_t cpu = 0; cpu < stats.size(); ++cpu) {
+    lost_detail += (cpu ? ", cpu" : "cpu") + std::to_string(cpu) + " " +
+                   std::to_string(stats[cpu].lost_events);
+  }
+  if (auto r = writer_->Finish(per_cpu); !r) return std::unexpected(r.error());
+  struct stat st {};
+  uint64_t file_bytes =
+      stat(opts_.output.c_str(), &st) == 0 ? st.st_size : 0;
+
+  std::string what;
+  if (opts_.summary) {
+    for (const auto& [key, val] : (*bpf)->ReadSummary()) {
+      summary_faults += val.count;
+    }
+    what = std::to_string(summary_faults) + " faults aggregated in the kernel (" +
+           std::to_string(recorded) + " task events recorded)";
+  } else {
+    what = std::to_string(recorded) + " events recorded";
+  }
+  std::fprintf(stderr,
+               "faultline record: %.2f s, %s, %llu lost (%s), %llu faults "
+               "incomplete; wrote %s (%s).\n",
+               (end - start) / 1e9, what.c_str(),
+               static_cast<unsigned long long>(lost), lost_detail.c_str(),
+               static_cast<unsigned long long>(incomplete),
+               opts_.output.c_str(), FormatSize(file_bytes).c_str());
+
+  if (!child) return 0;
+  if (!child_done && stop_signal != 0) kill(child->pid(), stop_signal);
+  return child->Wait();
+}
+
+}  // namespace
+
+int RunRecord(const std::vector<std::string>& args) {
+  auto opts = ParseRecordArgs(args);
+  if (!opts) {
+    std::fprintf(stderr, "%s\n", opts.error().message.c_str());
+    return opts.error().exit_code;
+  }
+  if (opts->help) {
+    std::fputs(RecordUsage().c_str(), stdout);
+    return 0;
+  }
+  Recorder recorder(*opts);
+  auto r = recorder.Run();
+  if (!r) {
+    const std::string& msg = r.error().message;
+    if (msg.rfind("faultline", 0) == 0) {
+      std::fprintf(stderr, "%s\n", msg.c_str());
+    } else {
+      std::fprintf(stderr, "faultline record: %s\n", msg.c_str());
+    }
+    return r.error().exit_code;
+  }
+  return *r;
+}
+
 }  // namespace faultline::collector

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Fault storm: ns per page fault of build/fault-storm run untraced, under
+# `faultline record`, `faultline record --summary`, bpftrace doing the same
+# entry/completion pairing, and `perf trace -F min`. Runs are interleaved
+# (one of each setup per round) and the best of ROUNDS is kept per setup, so
+# a noisy machine (other builds) hurts every setup alike; compare the ratios.
+#
+#   sudo bench/fault-storm/run.sh [BUILD_DIR] [ROUNDS] [MIB]
+#   (defaults: build 5 1024; SETUPS="untraced faultline summary bpftrace perf"
+#   picks setups)
+#
+# Also prints, for the streaming run, the collector's events and trace bytes
+# per event (from its closing summary line and the file size).
+set -euo pipefail
+
+build=${1:-build}
+rounds=${2:-5}
+mib=${3:-1024}
+setups=${SETUPS:-"untraced faultline summary bpftrace perf"}
+storm="$build/fault-storm"
+faultline="$build/faultline"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+[[ $(id -u) == 0 ]] || { echo "run.sh: needs root" >&2; exit 2; }
+[[ -x $storm && -x $faultline ]] || {
+  echo "run.sh: build $storm and $faultline first" >&2; exit 2; }
+mountpoint -q /sys/kernel/tracing ||
+  mount -t tracefs tracefs /sys/kernel/tracing
+
+cat > "$tmp/pair.bt" <<'BT'
+tracepoint:exceptions:page_fault_user,
+tracepoint:exceptions:page_fault_kernel
+/pid == cpid/
+{ @start[tid] = nsecs; }
+software:minor-faults:1, software:major-faults:1
+/@start[tid]/
+{ @lat[probe] = hist(nsecs - @start[tid]); delete(@start[tid]); }
+BT
+
+run_one() {  # setup -> prints best_ns_per_fault of one fault-storm run
+  local out="$tmp/out" rc=0
+  case $1 in
+    untraced) "$storm" "$mib" 1 > "$out" ;;
+    faultline) "$faultline" record -o "$tmp/s.flt" -- "$storm" "$mib" 1 \
+                 > "$out" 2> "$tmp/faultline.err" ;;
+    summary) "$faultline" record --summary -o "$tmp/m.flt" -- \
+               "$storm" "$mib" 1 > "$out" 2> "$tmp/summary.err" ;;
+    bpftrace) bpftrace -c "$storm $mib 1" "$tmp/pair.bt" > "$out" 2>&1 ;;
+    perf) perf trace --no-syscalls -F min -o /dev/null -- \
+            "$storm" "$mib" 1 > "$out" 2>&1 ;;
+  esac
+  # "<cpu ns/fault> <wall ns/fault>"
+  local cpu wall
+  cpu=$(sed -n 's/.*best_cpu_ns_per_fault=\([0-9.]*\).*/\1/p' "$out" | head -1)
+  wall=$(sed -n 's/.*best_ns_per_fault=\([0-9.]*\).*/\1/p' "$out" | head -1)
+  echo "$cpu $wall"
+}
+
+better() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(b == "" || a < b) }'; }
+
+declare -A best_cpu best_wall
+for ((r = 1; r <= rounds; r++)); do
+  for s in $setups; do
+    read -r cpu wall < <(run_one "$s")
+    [[ -n ${cpu:-} && -n ${wall:-} ]] ||
+      { echo "run.sh: $s produced no result" >&2; exit 1; }
+    better "$cpu" "${best_cpu[$s]:-}" && best_cpu[$s]=$cpu
+    better "$wall" "${best_wall[$s]:-}" && best_wall[$s]=$wall
+  done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo "fault-storm ${mib} MiB, best of $rounds interleaved rounds"
+printf '%-10s %14s %6s %14s %6s\n' setup cpu-ns/fault ratio wall-ns/fault ratio
+for s in $setups; do
+  printf '%-10s %14s %6s %14s %6s\n' "$s" \
+    "${best_cpu[$s]}" "$(ratio "${best_cpu[$s]}" "${best_cpu[untraced]:-0}")" \
+    "${best_wall[$s]}" "$(ratio "${best_wall[$s]}" "${best_wall[untraced]:-0}")"
+done
+if [[ -f $tmp/faultline.err ]]; then
+  echo
+  echo "last streaming run: $(tail -1 "$tmp/faultline.err")"
+  events=$(sed -n 's/.* \([0-9]*\) events recorded.*/\1/p' "$tmp/faultline.err")
+  bytes=$(stat -c %s "$tmp/s.flt")
+  [[ -n $events && $events -gt 0 ]] &&
+    awk -v b="$bytes" -v e="$events" \
+      'BEGIN { printf "trace bytes per event: %.2f (%d bytes, %d events)\n", b / e, b, e }'
+fi

@@ -1,0 +1,40 @@
+// Reading /proc: process and thread names, memory maps. Pure parsers are
+// separate from the file reads so that they can be unit-tested.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace faultline::collector {
+
+struct MapsEntry {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t pgoff = 0;
+  uint32_t prot = 0;  // PROT_READ/WRITE/EXEC | trace::kMappingShared
+  std::string path;   // "" for anonymous, "[heap]", "/usr/lib/..." etc.
+};
+
+// One line of /proc/PID/maps, e.g.
+// "7f00-7f10 r-xp 00001000 08:01 1234   /usr/lib/libc.so.6".
+std::optional<MapsEntry> ParseMapsLine(std::string_view line);
+
+// PPid from the text of /proc/PID/status; nullopt when missing.
+std::optional<uint32_t> ParseStatusPpid(std::string_view status);
+
+bool ProcessExists(uint32_t pid);
+std::vector<MapsEntry> ReadMaps(uint32_t pid);
+std::string ReadComm(uint32_t pid);                 // "" when gone
+std::string ReadThreadComm(uint32_t pid, uint32_t tid);
+std::string ReadExe(uint32_t pid);                  // "" when unreadable
+uint32_t ReadPpid(uint32_t pid);                    // 0 when gone
+std::vector<uint32_t> ListThreads(uint32_t pid);
+std::vector<uint32_t> ListProcesses();
+// Path of the file mapped at exactly [start, end) via /proc/PID/map_files;
+// "" when it cannot be read (process gone, mapping changed).
+std::string MappedFilePath(uint32_t pid, uint64_t start, uint64_t end);
+
+}  // namespace faultline::collector

@@ -1,0 +1,160 @@
+// touch: touches memory in a known way and prints its own fault counts
+// (getrusage(RUSAGE_SELF)) as one JSON line per process on stdout. The
+// system tests compare faultline's trace with these numbers.
+//
+//   touch anon N         write one byte to each of N fresh anonymous pages
+//   touch file PATH N    write an N-page file, fsync, drop it from the page
+//                        cache (POSIX_FADV_DONTNEED), mmap it and read each
+//                        page (MADV_RANDOM: one major fault per page)
+//   touch cow N          touch N private pages, fork; the child writes them
+//                        (copy-on-write faults in the child); both print
+//   touch stack KB       recurse until KB KiB of stack are in use
+//
+// Each line: {"mode","pid","ppid","pages","minflt_delta","majflt_delta",
+// "minflt","majflt","addr"}: *_delta count only the touching step, the
+// others are the process totals at the end (what the kernel's /proc stat
+// shows).
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+struct Faults {
+  long minflt = 0;
+  long majflt = 0;
+};
+
+Faults Now() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return {ru.ru_minflt, ru.ru_majflt};
+}
+
+[[noreturn]] void Die(const char* what) {
+  std::fprintf(stderr, "touch: %s: %s\n", what, std::strerror(errno));
+  std::exit(2);
+}
+
+void Print(const char* mode, long pages, const Faults& before,
+           const Faults& after, uintptr_t addr) {
+  Faults total = Now();
+  std::printf(
+      "{\"mode\":\"%s\",\"pid\":%d,\"ppid\":%d,\"pages\":%ld,"
+      "\"minflt_delta\":%ld,\"majflt_delta\":%ld,\"minflt\":%ld,"
+      "\"majflt\":%ld,\"addr\":%lu}\n",
+      mode, getpid(), getppid(), pages, after.minflt - before.minflt,
+      after.majflt - before.majflt, total.minflt, total.majflt,
+      static_cast<unsigned long>(addr));
+  std::fflush(stdout);
+}
+
+long PageSize() { return sysconf(_SC_PAGESIZE); }
+
+int Anon(long n) {
+  long ps = PageSize();
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  Faults before = Now();
+  for (long i = 0; i < n; ++i) p[i * ps] = 1;
+  Faults after = Now();
+  Print("anon", n, before, after, reinterpret_cast<uintptr_t>(p));
+  return 0;
+}
+
+int File(const char* path, long n) {
+  long ps = PageSize();
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) Die("open");
+  std::string page(ps, 'x');
+  for (long i = 0; i < n; ++i) {
+    if (write(fd, page.data(), ps) != ps) Die("write");
+  }
+  if (fsync(fd) != 0) Die("fsync");
+  if (posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) Die("fadvise");
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_READ, MAP_SHARED,
+                                    fd, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  if (madvise(p, n * ps, MADV_RANDOM) != 0) Die("madvise");
+  volatile long sum = 0;
+  Faults before = Now();
+  for (long i = 0; i < n; ++i) sum = sum + p[i * ps];
+  Faults after = Now();
+  Print("file", n, before, after, reinterpret_cast<uintptr_t>(p));
+  munmap(p, n * ps);
+  close(fd);
+  return 0;
+}
+
+int Cow(long n) {
+  long ps = PageSize();
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  for (long i = 0; i < n; ++i) p[i * ps] = 1;
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child < 0) Die("fork");
+  if (child == 0) {
+    Faults before = Now();
+    for (long i = 0; i < n; ++i) p[i * ps] = 2;
+    Faults after = Now();
+    Print("cow-child", n, before, after, reinterpret_cast<uintptr_t>(p));
+    _exit(0);
+  }
+  int status = 0;
+  if (waitpid(child, &status, 0) != child) Die("waitpid");
+  Faults none = Now();
+  Print("cow-parent", n, none, none, reinterpret_cast<uintptr_t>(p));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+// Each frame holds and touches 1 KiB, so depth KB uses about KB KiB.
+__attribute__((noinline)) long Recurse(long depth) {
+  volatile char frame[1024];
+  for (size_t i = 0; i < sizeof(frame); i += 64) frame[i] = static_cast<char>(depth);
+  if (depth <= 1) return frame[0];
+  return Recurse(depth - 1) + frame[512];
+}
+
+int Stack(long kb) {
+  Faults before = Now();
+  volatile long r = Recurse(kb);
+  (void)r;
+  Faults after = Now();
+  Print("stack", kb / 4, before, after, 0);
+  return 0;
+}
+
+long ParseCount(const char* s) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (!end || *end != 0 || v <= 0 || v > (1L << 24)) {
+    std::fprintf(stderr, "touch: bad count '%s'\n", s);
+    std::exit(2);
+  }
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "anon" && argc == 3) return Anon(ParseCount(argv[2]));
+  if (mode == "file" && argc == 4) return File(argv[2], ParseCount(argv[3]));
+  if (mode == "cow" && argc == 3) return Cow(ParseCount(argv[2]));
+  if (mode == "stack" && argc == 3) return Stack(ParseCount(argv[2]));
+  std::fprintf(stderr,
+               "usage: touch anon N | file PATH N | cow N | stack KB\n");
+  return 2;
+}
