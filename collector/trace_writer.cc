@@ -171,7 +171,11 @@ class TraceWriter::Impl {
         prev_ts_ = hdr.ts_ns;
         PutVarint(ev_, hdr.cpu);
         PutVarint(ev_, hdr.type);
-        size_t body = std::min<size_t>(size - sizeof(fl_hdr), kMaxStringBytes);
+        // hdr.size is the record's own length; the ring buffer may report
+        // more (rounding). Never read past either.
+        size_t total = size;
+        if (hdr.size >= sizeof(fl_hdr) && hdr.size < size) total = hdr.size;
+        size_t body = std::min<size_t>(total - sizeof(fl_hdr), kMaxStringBytes);
         PutBytes(ev_, std::string_view(
                           reinterpret_cast<const char*>(bytes + sizeof(fl_hdr)),
                           body));
