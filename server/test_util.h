@@ -1,0 +1,223 @@
+// Helpers for the server unit tests (tests/unit/server_*_test.cc): an
+// in-process Loop on its own thread, and a blocking HTTP/1.1 client. Not
+// part of faultline_server_core.
+#ifndef FAULTLINE_SERVER_TEST_UTIL_H_
+#define FAULTLINE_SERVER_TEST_UTIL_H_
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <future>
+#include <optional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "server/connection.h"
+#include "server/endpoints.h"
+#include "server/event_loop.h"
+#include "server/server.h"
+
+namespace faultline::server::testing {
+
+inline const Resources* TestResources() {
+  static const Resources* res = [] {
+    auto r = InitResources();
+    return r ? *r : nullptr;
+  }();
+  return res;
+}
+
+// One Loop serving a listener on 127.0.0.1:<port> from its own thread.
+class TestServer {
+ public:
+  explicit TestServer(ServerConfig cfg = {}, int pool_threads = 0)
+      : cfg_(cfg) {
+    cfg_.resources = TestResources();
+    if (pool_threads > 0)
+      pool_ = std::make_unique<WorkerPool>(pool_threads, cfg_.resources);
+    loop_ = std::make_unique<Loop>(&cfg_, pool_.get());
+    auto fd = Listen("127.0.0.1", 0, false);
+    if (fd) {
+      port_ = LocalPort(*fd);
+      loop_->AddListener(*fd, true, false);
+    }
+    thread_ = std::thread([this] { loop_->Run(); });
+  }
+  ~TestServer() {
+    loop_->Stop();
+    thread_.join();
+    loop_.reset();
+    pool_.reset();
+  }
+  int port() const { return port_; }
+  Loop* loop() { return loop_.get(); }
+  // Runs `fn` on the loop thread and waits for it.
+  template <typename Fn>
+  void RunOnLoop(Fn fn) {
+    std::promise<void> done;
+    loop_->Post([&] {
+      fn(loop_.get());
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  // Gives one end of a socketpair to the loop; returns the other.
+  int AdoptSocketpair() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   sv) != 0)
+      return -1;
+    int server_end = sv[1];
+    loop_->Post([this, server_end] { loop_->Adopt(server_end); });
+    return sv[0];
+  }
+  // Thread-safe snapshot of the loop's counters.
+  Stats GetStats() {
+    Stats s;
+    RunOnLoop([&](Loop* l) { s = l->stats(); });
+    return s;
+  }
+
+ private:
+  ServerConfig cfg_;
+  std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+  int port_ = -1;
+};
+
+inline int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+inline bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd p{fd, POLLOUT, 0};
+        poll(&p, 1, 1000);
+        continue;
+      }
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case
+  std::string body;
+  std::string Header(std::string_view name) const {
+    for (auto& [k, v] : headers)
+      if (k == name) return v;
+    return "";
+  }
+};
+
+// Reads HTTP/1.1 responses (with Content-Length) from a blocking socket.
+class HttpReader {
+ public:
+  explicit HttpReader(int fd) : fd_(fd) {}
+  // Next response, or nullopt on EOF/error/timeout (see eof(), error()).
+  std::optional<HttpResponse> Next(int timeout_ms = 5000) {
+    while (true) {
+      if (auto r = TryParse()) return r;
+      if (!Fill(timeout_ms)) return std::nullopt;
+    }
+  }
+  // Waits for EOF; true if the peer closed cleanly (no reset, no data).
+  bool WaitEof(int timeout_ms = 5000) {
+    while (buf_.empty()) {
+      if (!Fill(timeout_ms)) return eof_ && buf_.empty();
+    }
+    return false;
+  }
+  bool eof() const { return eof_; }
+  int error() const { return error_; }
+  const std::string& buffered() const { return buf_; }
+
+ private:
+  bool Fill(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) <= 0) {
+      error_ = ETIMEDOUT;
+      return false;
+    }
+    char tmp[65536];
+    ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
+    if (n == 0) {
+      eof_ = true;
+      return false;
+    }
+    if (n < 0) {
+      error_ = errno;
+      return false;
+    }
+    buf_.append(tmp, static_cast<size_t>(n));
+    return true;
+  }
+  std::optional<HttpResponse> TryParse() {
+    size_t end = buf_.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
+    HttpResponse r;
+    std::string_view head(buf_.data(), end);
+    if (head.substr(0, 9) != "HTTP/1.1 ") return std::nullopt;
+    r.status = std::stoi(std::string(head.substr(9, 3)));
+    size_t pos = head.find("\r\n");
+    size_t len = 0;
+    while (pos != std::string_view::npos && pos < head.size()) {
+      size_t e = head.find("\r\n", pos + 2);
+      std::string_view line = head.substr(pos + 2, e == std::string_view::npos
+                                                       ? std::string_view::npos
+                                                       : e - pos - 2);
+      size_t c = line.find(':');
+      if (c != std::string_view::npos) {
+        std::string k(line.substr(0, c));
+        for (auto& ch : k) ch = static_cast<char>(std::tolower(ch));
+        std::string v(line.substr(c + 1));
+        while (!v.empty() && v[0] == ' ') v.erase(0, 1);
+        if (k == "content-length") len = std::stoul(v);
+        r.headers.emplace_back(k, v);
+      }
+      pos = e;
+    }
+    if (r.status == 100) {  // Interim: skip.
+      buf_.erase(0, end + 4);
+      return TryParse();
+    }
+    if (buf_.size() < end + 4 + len) return std::nullopt;
+    r.body = buf_.substr(end + 4, len);
+    buf_.erase(0, end + 4 + len);
+    return r;
+  }
+
+  int fd_;
+  std::string buf_;
+  bool eof_ = false;
+  int error_ = 0;
+};
+
+}  // namespace faultline::server::testing
+
+#endif  // FAULTLINE_SERVER_TEST_UTIL_H_
