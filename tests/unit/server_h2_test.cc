@@ -1,0 +1,270 @@
+// HTTP/2 through a real Loop: an in-process nghttp2 client session talks to
+// the server over a socketpair (the server end is adopted like an accepted
+// connection). Concurrent streams, flow control, PING, protocol errors and
+// the two-step GOAWAY of a graceful shutdown.
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server/test_util.h"
+
+namespace faultline::server {
+namespace {
+
+using testing::TestServer;
+using Clock = std::chrono::steady_clock;
+
+struct StreamResult {
+  int status = 0;
+  std::string body;
+  bool closed = false;
+  uint32_t error_code = 0;
+  Clock::time_point closed_at;
+};
+
+class H2Client {
+ public:
+  explicit H2Client(int fd) : fd_(fd) {
+    nghttp2_session_callbacks* cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, OnHeader);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, OnData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, OnClose);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, OnFrame);
+    nghttp2_session_client_new(&session_, cbs, this);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~H2Client() {
+    nghttp2_session_del(session_);
+    close(fd_);
+  }
+
+  int32_t Get(const std::string& path) {
+    nghttp2_nv nva[] = {Nv(":method", "GET"), Nv(":scheme", "http"),
+                        Nv(":authority", "test"), Nv(":path", path)};
+    int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, nullptr,
+                                        nullptr);
+    streams_[id];
+    return id;
+  }
+
+  // Sends what is queued, reads and processes input until `done()` or the
+  // timeout. Returns done().
+  bool RunUntil(const std::function<bool()>& done, int timeout_ms = 5000) {
+    auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!done()) {
+      if (!Pump()) return done();
+      if (Clock::now() > end) return false;
+    }
+    return true;
+  }
+  bool StreamDone(int32_t id) { return streams_[id].closed; }
+  StreamResult& stream(int32_t id) { return streams_[id]; }
+  const std::vector<std::pair<int32_t, uint32_t>>& goaways() const {
+    return goaways_;
+  }
+  bool eof() const { return eof_; }
+  nghttp2_session* session() { return session_; }
+  int ping_acks() const { return ping_acks_; }
+
+ private:
+  static nghttp2_nv Nv(const char* n, std::string_view v) {
+    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())),
+                      std::strlen(n), v.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+  static H2Client* Self(void* p) { return static_cast<H2Client*>(p); }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* f,
+                      const uint8_t* name, size_t namelen, const uint8_t* value,
+                      size_t valuelen, uint8_t, void* user) {
+    if (std::string_view(reinterpret_cast<const char*>(name), namelen) ==
+        ":status") {
+      Self(user)->streams_[f->hd.stream_id].status = std::stoi(
+          std::string(reinterpret_cast<const char*>(value), valuelen));
+    }
+    return 0;
+  }
+  static int OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d,
+                    size_t len, void* user) {
+    Self(user)->streams_[id].body.append(reinterpret_cast<const char*>(d), len);
+    return 0;
+  }
+  static int OnClose(nghttp2_session*, int32_t id, uint32_t err, void* user) {
+    auto& s = Self(user)->streams_[id];
+    s.closed = true;
+    s.error_code = err;
+    s.closed_at = Clock::now();
+    return 0;
+  }
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* f, void* user) {
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+      Self(user)->goaways_.emplace_back(f->goaway.last_stream_id,
+                                        f->goaway.error_code);
+    } else if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+      ++Self(user)->ping_acks_;
+    }
+    return 0;
+  }
+  // One round: flush output, wait up to 50 ms for input, feed it.
+  bool Pump() {
+    const uint8_t* data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
+      if (!testing::SendAll(fd_, std::string_view(
+                                     reinterpret_cast<const char*>(data), n)))
+        return false;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) return true;
+    uint8_t buf[65536];
+    ssize_t r = recv(fd_, buf, sizeof(buf), 0);
+    if (r == 0) {
+      eof_ = true;
+      return false;
+    }
+    if (r < 0) return errno == EAGAIN || errno == EINTR;
+    return nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(r)) >= 0;
+  }
+
+  int fd_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, StreamResult> streams_;
+  std::vector<std::pair<int32_t, uint32_t>> goaways_;
+  int ping_acks_ = 0;
+  bool eof_ = false;
+};
+
+TEST(ServerH2, ConcurrentStreamsDoNotWaitForEachOther) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  int32_t slow = c.Get("/sleep?ms=400");
+  std::vector<int32_t> fast;
+  for (int i = 0; i < 20; ++i) fast.push_back(c.Get(i % 2 ? "/" : "/alloc?kb=4"));
+  auto t0 = Clock::now();
+  ASSERT_TRUE(c.RunUntil([&] {
+    for (int32_t id : fast)
+      if (!c.StreamDone(id)) return false;
+    return true;
+  }));
+  for (int32_t id : fast) {
+    EXPECT_EQ(c.stream(id).status, 200);
+    EXPECT_LT(c.stream(id).closed_at - t0, std::chrono::milliseconds(300));
+  }
+  EXPECT_EQ(c.stream(fast[1]).body, "hello from faultline-server\n");
+  EXPECT_FALSE(c.StreamDone(slow));
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(slow); }));
+  EXPECT_EQ(c.stream(slow).body, "slept 400 ms\n");
+  Stats st = srv.GetStats();
+  EXPECT_EQ(st.h2_requests, 21u);
+}
+
+TEST(ServerH2, LargeBodyRespectsFlowControl) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  // 4 MiB, far above the default 64 KiB windows: needs WINDOW_UPDATEs.
+  int32_t id = c.Get("/file?kb=4096");
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(id); }));
+  EXPECT_EQ(c.stream(id).status, 200);
+  ASSERT_EQ(c.stream(id).body.size(), 4096u * 1024);
+  const Resources* res = testing::TestResources();
+  ASSERT_NE(res, nullptr);
+  EXPECT_EQ(0, std::memcmp(c.stream(id).body.data(), res->file_map,
+                           4096u * 1024));
+}
+
+TEST(ServerH2, BadParametersAndUnknownPaths) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  int32_t a = c.Get("/alloc?kb=lots");
+  int32_t b = c.Get("/missing");
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(a) && c.StreamDone(b); }));
+  EXPECT_EQ(c.stream(a).status, 400);
+  EXPECT_EQ(c.stream(b).status, 404);
+}
+
+TEST(ServerH2, PingIsAcknowledged) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  nghttp2_submit_ping(c.session(), NGHTTP2_FLAG_NONE, nullptr);
+  ASSERT_TRUE(c.RunUntil([&] { return c.ping_acks() == 1; }));
+}
+
+TEST(ServerH2, ProtocolErrorIsAnsweredWithGoaway) {
+  TestServer srv;
+  int fd = srv.AdoptSocketpair();
+  // Preface, empty SETTINGS, then a DATA frame on stream 0 (forbidden).
+  std::string bytes(NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+  bytes += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  bytes += std::string("\x00\x00\x01\x00\x00\x00\x00\x00\x00x", 10);
+  ASSERT_TRUE(testing::SendAll(fd, bytes));
+  std::string got;
+  auto end = Clock::now() + std::chrono::seconds(3);
+  while (Clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  // Walk the frames: expect a GOAWAY with PROTOCOL_ERROR.
+  bool found = false;
+  for (size_t pos = 0; pos + 9 <= got.size();) {
+    auto u = [&](size_t i) { return static_cast<uint8_t>(got[pos + i]); };
+    size_t len = (u(0) << 16) | (u(1) << 8) | u(2);
+    if (u(3) == NGHTTP2_GOAWAY && pos + 9 + 8 <= got.size()) {
+      uint32_t err = (u(13) << 24) | (u(14) << 16) | (u(15) << 8) | u(16);
+      found = err == NGHTTP2_PROTOCOL_ERROR;
+    }
+    pos += 9 + len;
+  }
+  EXPECT_TRUE(found) << got.size() << " bytes received";
+}
+
+TEST(ServerH2, GracefulShutdownSendsTwoGoawaysAndFinishesStreams) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  int32_t first = c.Get("/");
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(first); }));
+  int32_t slow = c.Get("/sleep?ms=300");
+  c.RunUntil([] { return false; }, 100);  // Let the request reach the server.
+  srv.RunOnLoop([](Loop* l) { l->DrainConnections(); });
+  // Phase 1: last-stream-id 2^31-1; the client's PING answer lets the server
+  // send phase 2 with the real last stream id.
+  ASSERT_TRUE(c.RunUntil([&] { return c.goaways().size() >= 2; }));
+  EXPECT_EQ(c.goaways()[0].first, 0x7fffffff);
+  EXPECT_EQ(c.goaways()[0].second, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(c.goaways()[1].first, slow);
+  EXPECT_EQ(c.goaways()[1].second, NGHTTP2_NO_ERROR);
+  // The stream at or below the last id still completes, then EOF.
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(slow); }));
+  EXPECT_EQ(c.stream(slow).status, 200);
+  EXPECT_EQ(c.stream(slow).error_code, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(c.RunUntil([&] { return c.eof(); }, 3000));
+}
+
+TEST(ServerH2, StreamsAboveTheFinalGoawayAreRefused) {
+  TestServer srv;
+  H2Client c(srv.AdoptSocketpair());
+  int32_t slow = c.Get("/sleep?ms=500");
+  c.RunUntil([] { return false; }, 100);
+  srv.RunOnLoop([](Loop* l) { l->DrainConnections(); });
+  ASSERT_TRUE(c.RunUntil([&] { return c.goaways().size() >= 2; }));
+  EXPECT_EQ(c.goaways()[1].first, slow);
+  // A new stream now is above the last stream id: never processed.
+  int32_t late = c.Get("/");
+  ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(slow); }));
+  EXPECT_EQ(c.stream(slow).status, 200);
+  EXPECT_NE(c.stream(late).status, 200);
+}
+
+}  // namespace
+}  // namespace faultline::server
