@@ -365,13 +365,18 @@ static __always_inline void *reserve(__u64 size)
 	return p;
 }
 
-static __always_inline void submit(void *p)
+static __always_inline void submit_flags(void *p, __u64 flags)
 {
 	struct fl_cpu_stats *s = stats();
 
 	if (s)
 		s->recorded_events++;
-	bpf_ringbuf_submit(p, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(p, flags);
+}
+
+static __always_inline void submit(void *p)
+{
+	submit_flags(p, BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void fill_hdr(struct fl_hdr *h, __u16 type, __u32 size)
@@ -408,7 +413,9 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	e->is_thread = ctgid == ptgid;
 	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
 	e->path[0] = 0;
-	submit(e);
+	/* A new process: wake the collector now so that its /proc maps
+	 * snapshot is taken while the process is young. Threads: no wakeup. */
+	submit_flags(e, e->is_thread ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
@@ -434,7 +441,9 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid,
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
 	bpf_probe_read_kernel_str(&e->path, sizeof(e->path),
 				  BPF_CORE_READ(bprm, filename));
-	submit(e);
+	/* Rare and important: the collector snapshots the new image's
+	 * mappings from /proc as soon as it sees this. */
+	submit_flags(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

@@ -231,6 +231,18 @@ Result<void> FaultsBpf::StartRing(RecordFn fn) {
   return {};
 }
 
+Result<int> FaultsBpf::Poll(int timeout_ms) {
+  if (!ring_) return 0;
+  // Records are submitted without wakeup except exec and process forks:
+  // epoll returns early for those, else after timeout_ms. Either way,
+  // consume everything afterwards (poll alone only drains woken rings).
+  int n = ring_buffer__poll(ring_.get(), timeout_ms);
+  if (n < 0 && n != -EINTR) {
+    return std::unexpected(ErrnoError("poll ring buffer", -n));
+  }
+  return Consume();
+}
+
 Result<int> FaultsBpf::Consume() {
   if (!ring_) return 0;
   int n = ring_buffer__consume(ring_.get());

@@ -75,6 +75,9 @@ class FaultsBpf {
   Result<void> StartRing(RecordFn fn);
   // Drains what the ring buffer holds now (no waiting). Returns records.
   Result<int> Consume();
+  // Waits up to timeout_ms (less when a record asked for a wakeup), then
+  // drains the ring buffer.
+  Result<int> Poll(int timeout_ms);
   // Destroys every link and perf event: no new events after this.
   void Detach();
 

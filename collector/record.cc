@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -40,52 +42,95 @@ uint64_t NowNs(clockid_t clock) {
          static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// The command of `-- CMD ARGS`, forked at once and held on a pipe until the
-// BPF programs are attached and its pid is a target. If the recorder gives
-// up before Release(), the child reads EOF and exits without running CMD.
+// The command of `-- CMD ARGS`, started at once and held on a pipe until
+// the BPF programs are attached and its pid is a target. If the recorder
+// gives up before Release(), the child reads EOF and exits without running
+// CMD.
+//
+// The child is a clone(CLONE_VM) on a small pre-touched stack rather than a
+// fork(): sharing the recorder's memory, it takes no copy-on-write faults
+// before exec, so every fault of the command's process from exec on is
+// traced and its getrusage() counts match faultline's (a forked child took
+// ~25 faults before the programs were attached). The child therefore runs
+// only async-signal-safe calls on data prepared by the parent: read(),
+// execve(), write(), _exit().
 class CommandChild {
  public:
   static Result<std::unique_ptr<CommandChild>> Start(
       const std::vector<std::string>& argv) {
+    std::unique_ptr<CommandChild> c(new CommandChild());
+    c->path_ = ResolveCommand(argv[0]);
+    if (c->path_.empty()) {
+      return Fail(127, "faultline record: command not found: " + argv[0]);
+    }
+    c->args_ = argv;
+    for (auto& a : c->args_) c->argv_.push_back(a.data());
+    c->argv_.push_back(nullptr);
+    c->exec_error_ = "faultline record: cannot run '" + argv[0] + "'\n";
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
       return std::unexpected(ErrnoError("pipe", errno));
     }
-    std::vector<char*> cargv;
-    for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-    cargv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid < 0) {
-      int err = errno;
-      close(fds[0]);
-      close(fds[1]);
-      return std::unexpected(ErrnoError("fork", err));
+    c->read_fd_ = fds[0];
+    c->go_fd_ = fds[1];
+    // What the child reads: the parent never writes these after clone()
+    // (the memory is shared).
+    c->child_read_fd_ = fds[0];
+    c->child_go_fd_ = fds[1];
+    constexpr size_t kStack = 256 << 10;
+    c->stack_ = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (c->stack_ == MAP_FAILED) {
+      c->stack_ = nullptr;
+      return std::unexpected(ErrnoError("mmap child stack", errno));
     }
-    if (pid == 0) {
-      close(fds[1]);
-      char go = 0;
-      ssize_t n;
-      do {
-        n = read(fds[0], &go, 1);
-      } while (n < 0 && errno == EINTR);
-      if (n != 1) _exit(127);  // the recorder failed: do not run CMD
-      close(fds[0]);
-      execvp(cargv[0], cargv.data());
-      std::fprintf(stderr, "faultline record: cannot run '%s': %s\n",
-                   cargv[0], std::strerror(errno));
-      _exit(127);
+    c->stack_size_ = kStack;
+    std::memset(c->stack_, 0, kStack);  // fault it in now, in the parent
+    pid_t pid = clone(&CommandChild::ChildMain,
+                      static_cast<char*>(c->stack_) + kStack,
+                      CLONE_VM | SIGCHLD, c.get());
+    if (pid < 0) return std::unexpected(ErrnoError("clone", errno));
+    c->pid_ = pid;
+    // A child that died early must not kill the recorder at Release() with
+    // SIGPIPE. Set after clone() so that the command keeps the default.
+    signal(SIGPIPE, SIG_IGN);
+    close(c->read_fd_);
+    c->read_fd_ = -1;
+    return c;
+  }
+
+  // PATH lookup as execvp does it, done in the parent.
+  static std::string ResolveCommand(const std::string& name) {
+    if (name.find('/') != std::string::npos) {
+      return access(name.c_str(), F_OK) == 0 ? name : "";
     }
-    close(fds[0]);
-    return std::unique_ptr<CommandChild>(new CommandChild(pid, fds[1]));
+    const char* path = getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    size_t pos = 0;
+    while (pos <= dirs.size()) {
+      size_t colon = dirs.find(':', pos);
+      if (colon == std::string::npos) colon = dirs.size();
+      std::string dir = dirs.substr(pos, colon - pos);
+      std::string cand = (dir.empty() ? "." : dir) + "/" + name;
+      struct stat st {};
+      if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          access(cand.c_str(), X_OK) == 0) {
+        return cand;
+      }
+      pos = colon + 1;
+    }
+    return "";
   }
 
   ~CommandChild() {
     if (go_fd_ >= 0) close(go_fd_);  // unreleased: the child exits(127)
-    if (!reaped_) {
+    if (read_fd_ >= 0) close(read_fd_);
+    if (pid_ > 0 && !reaped_) {
       int status;
       while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       }
     }
+    if (stack_) munmap(stack_, stack_size_);  // the child is gone or exec-ed
   }
 
   pid_t pid() const { return pid_; }
@@ -133,9 +178,34 @@ class CommandChild {
   }
 
  private:
-  CommandChild(pid_t pid, int go_fd) : pid_(pid), go_fd_(go_fd) {}
-  pid_t pid_;
-  int go_fd_;
+  CommandChild() = default;
+
+  static int ChildMain(void* arg) {
+    const auto* c = static_cast<const CommandChild*>(arg);
+    close(c->child_go_fd_);
+    char go = 0;
+    ssize_t n;
+    do {
+      n = read(c->child_read_fd_, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127);  // the recorder failed: do not run CMD
+    execve(c->path_.c_str(), c->argv_.data(), environ);
+    ssize_t ignored = write(2, c->exec_error_.data(), c->exec_error_.size());
+    (void)ignored;
+    _exit(127);
+  }
+
+  pid_t pid_ = -1;
+  int go_fd_ = -1;
+  int read_fd_ = -1;
+  int child_read_fd_ = -1;
+  int child_go_fd_ = -1;
+  void* stack_ = nullptr;
+  size_t stack_size_ = 0;
+  std::string path_;
+  std::vector<std::string> args_;
+  std::vector<char*> argv_;
+  std::string exec_error_;
   bool reaped_ = false;
   int status_ = 0;
 };
@@ -212,7 +282,10 @@ int Recorder::OnRecord(const void* data, size_t size) {
       (hdr.type == FL_EV_EXEC || hdr.type == FL_EV_FORK)) {
     const auto* t = static_cast<const fl_task*>(data);
     if (hdr.type == FL_EV_EXEC) {
-      r = Snapshot(t->pid, NowNs(CLOCK_MONOTONIC));
+      // The writer puts pending metadata before pending events at a flush;
+      // flush now so that the exec record precedes the new image's maps.
+      r = writer_->Flush();
+      if (r) r = Snapshot(t->pid, NowNs(CLOCK_MONOTONIC));
     } else if (!t->is_thread && snapshotted_.insert(t->pid).second) {
       r = Snapshot(t->pid, NowNs(CLOCK_MONOTONIC));
     } else if (t->is_thread) {
@@ -266,6 +339,16 @@ Result<int> Recorder::Run() {
   meta.start_realtime_ns = NowNs(CLOCK_REALTIME);
   meta.flags = opts_.summary ? trace::kTraceFlagSummary : 0;
 
+  // The command first, before any file or BPF descriptor exists that it
+  // could inherit (a link held by the command would outlive a killed
+  // recorder).
+  std::unique_ptr<CommandChild> child;
+  if (!opts_.command.empty()) {
+    auto c = CommandChild::Start(opts_.command);
+    if (!c) return std::unexpected(c.error());
+    child = std::move(*c);
+  }
+
   BpfSettings settings;
   settings.filter = !opts_.pids.empty() || !opts_.command.empty();
   settings.faults = opts_.faults;
@@ -280,12 +363,6 @@ Result<int> Recorder::Run() {
   if (!writer) return std::unexpected(writer.error());
   writer_ = std::move(*writer);
 
-  std::unique_ptr<CommandChild> child;
-  if (!opts_.command.empty()) {
-    auto c = CommandChild::Start(opts_.command);
-    if (!c) return std::unexpected(c.error());
-    child = std::move(*c);
-  }
 
   if (auto r = (*bpf)->Load(); !r) return std::unexpected(r.error());
   std::vector<uint32_t> targets = opts_.pids;
@@ -327,9 +404,7 @@ Result<int> Recorder::Run() {
   uint64_t last_flush = start;
   bool child_done = false;
   while (g_stop_signal == 0) {
-    timespec tick{0, 10 * 1000 * 1000};
-    nanosleep(&tick, nullptr);
-    auto n = (*bpf)->Consume();
+    auto n = (*bpf)->Poll(10);
     if (record_error_) return std::unexpected(*record_error_);
     if (!n) return std::unexpected(n.error());
     uint64_t now = NowNs(CLOCK_MONOTONIC);

@@ -7,7 +7,9 @@
 //                        cache (POSIX_FADV_DONTNEED), mmap it and read each
 //                        page (MADV_RANDOM: one major fault per page)
 //   touch cow N          touch N private pages, fork; the child writes them
-//                        (copy-on-write faults in the child); both print
+//                        (copy-on-write faults in the child); both print,
+//                        and the parent adds a "cow-child-final" line with
+//                        the child's totals at its death (wait4)
 //   touch stack KB       recurse until KB KiB of stack are in use
 //
 // Each line: {"mode","pid","ppid","pages","minflt_delta","majflt_delta",
@@ -113,7 +115,13 @@ int Cow(long n) {
     _exit(0);
   }
   int status = 0;
-  if (waitpid(child, &status, 0) != child) Die("waitpid");
+  rusage child_ru{};
+  if (wait4(child, &status, 0, &child_ru) != child) Die("wait4");
+  // The child's own line was printed before its exit; its final totals
+  // (what the kernel counted until it died) come from wait4().
+  std::printf("{\"mode\":\"cow-child-final\",\"pid\":%d,\"minflt\":%ld,"
+              "\"majflt\":%ld}\n",
+              child, child_ru.ru_minflt, child_ru.ru_majflt);
   Faults none = Now();
   Print("cow-parent", n, none, none, reinterpret_cast<uintptr_t>(p));
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
