@@ -394,6 +394,15 @@ Result<int> Recorder::Run() {
   }
   if (child) {
     if (auto r = child->Release(); !r) return std::unexpected(r.error());
+  } else {
+    // Without a command, say that recording runs (and how to end it).
+    std::string what = settings.filter
+                           ? std::to_string(targets.size()) +
+                                 " process(es) and their children"
+                           : "the whole machine";
+    std::fprintf(stderr,
+                 "faultline record: recording %s to %s; Ctrl-C to stop\n",
+                 what.c_str(), opts_.output.c_str());
   }
 
   uint64_t start = NowNs(CLOCK_MONOTONIC);

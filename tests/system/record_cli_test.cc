@@ -1,0 +1,252 @@
+// `faultline record` as a user meets it: bad input (one line, exit code 2),
+// the traced command's exit code and output passed through, children of a
+// -p target followed, clean stop on SIGINT, and a SIGKILLed recorder that
+// leaves no BPF program behind and a trace readable up to its last block.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
+
+namespace {
+
+using nlohmann::json;
+namespace ft = faultline::testing;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string Faultline() { return ft::BuildPath("faultline"); }
+
+int Lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+// IDs of the BPF programs whose descriptors process `pid` holds, from
+// /proc/PID/fdinfo ("prog_id:" lines).
+std::set<int> ProgIdsHeldBy(pid_t pid) {
+  std::set<int> ids;
+  std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("prog_id:", 0) == 0) ids.insert(std::stoi(line.substr(8)));
+    }
+  }
+  return ids;
+}
+
+bool ProgExists(int id) {
+  ft::RunResult r =
+      ft::Run({"bpftool", "prog", "show", "id", std::to_string(id)});
+  return r.exit_code == 0;
+}
+
+class RecordCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("record_cli_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void NeedRoot() {
+    if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+      GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
+    }
+  }
+
+  std::string Trace() const { return (dir_ / "t.flt").string(); }
+
+  json Report(const std::string& trace) {
+    ft::RunResult rep =
+        ft::Run({Faultline(), "report", trace, "--format", "json"});
+    EXPECT_EQ(rep.exit_code, 0) << rep.err;
+    return json::parse(rep.out);
+  }
+
+  std::filesystem::path dir_;
+};
+
+// Bad flags fail before anything is loaded: no root needed.
+TEST_F(RecordCliTest, BadFlagsExitTwoWithOneLine) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--no-such-flag"},
+      {"-p", "abc"},
+      {"-p", "12,,13"},
+      {"-p", "0"},
+      {"--ring-mb", "3"},
+      {"-d", "0"},
+      {"-d", "soon"},
+      {"--faults", "--no-faults"},
+      {"--summary", "--stacks"},
+      {"-p", "1", "--", "true"},
+      {"--"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> argv = {Faultline(), "record", "-o", Trace()};
+    argv.insert(argv.end(), c.begin(), c.end());
+    ft::RunResult r = ft::Run(argv, seconds(20));
+    std::string shown = c.front() + (c.size() > 1 ? " " + c[1] : "");
+    EXPECT_EQ(r.exit_code, 2) << shown << ": " << r.err;
+    EXPECT_EQ(Lines(r.err), 1) << shown << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("faultline record: ", 0), 0u) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST_F(RecordCliTest, HelpShowsExamples) {
+  ft::RunResult r = ft::Run({Faultline(), "record", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("examples:"), std::string::npos);
+  EXPECT_NE(r.out.find("--summary"), std::string::npos);
+}
+
+TEST_F(RecordCliTest, NotRootExitsTwo) {
+  if (!ft::IsRoot()) GTEST_SKIP() << "needs root to switch to nobody";
+  if (!ft::HaveCommand("setpriv")) GTEST_SKIP() << "no setpriv";
+  std::string trace = (dir_ / "nobody.flt").string();
+  std::filesystem::permissions(dir_, std::filesystem::perms::all);
+  ft::RunResult r = ft::Run({"setpriv", "--reuid=65534", "--regid=65534",
+                             "--clear-groups", "--inh-caps=-all",
+                             Faultline(), "record", "-o", trace, "--",
+                             "true"},
+                            seconds(20));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("needs root"), std::string::npos) << r.err;
+}
+
+TEST_F(RecordCliTest, DeadPidExitsTwo) {
+  NeedRoot();
+  ft::RunResult gone = ft::Run({"sh", "-c", "echo $$"});
+  ASSERT_EQ(gone.exit_code, 0);
+  std::string pid = gone.out.substr(0, gone.out.find('\n'));
+  ft::RunResult r = ft::Run(
+      {Faultline(), "record", "-o", Trace(), "-p", pid, "-d", "1"},
+      seconds(20));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("no such process: " + pid), std::string::npos)
+      << r.err;
+}
+
+TEST_F(RecordCliTest, CommandNotFoundExits127) {
+  NeedRoot();
+  ft::RunResult r = ft::Run(
+      {Faultline(), "record", "-o", Trace(), "--", "no-such-command-xyz"},
+      seconds(20));
+  EXPECT_EQ(r.exit_code, 127) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+}
+
+TEST_F(RecordCliTest, ExitCodeAndOutputPassThrough) {
+  NeedRoot();
+  ft::RunResult r = ft::Run({Faultline(), "record", "-o", Trace(), "--", "sh",
+                             "-c", "echo to-stdout; echo to-stderr >&2; "
+                                   "exit 7"},
+                            seconds(60));
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  EXPECT_EQ(r.out, "to-stdout\n");  // faultline adds nothing to stdout
+  EXPECT_EQ(r.err.rfind("to-stderr\n", 0), 0u) << r.err;
+  // Then faultline's closing paragraph: one line with the numbers.
+  EXPECT_NE(r.err.find("events recorded"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lost"), std::string::npos) << r.err;
+  EXPECT_EQ(Lines(r.err), 2) << r.err;
+
+  ft::RunResult killed = ft::Run(
+      {Faultline(), "record", "-o", Trace(), "--", "sh", "-c", "kill -TERM $$"},
+      seconds(60));
+  EXPECT_EQ(killed.exit_code, 128 + SIGTERM) << killed.err;
+}
+
+TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
+  NeedRoot();
+  // The target waits for the recorder's start line, then forks a helper.
+  std::string go = (dir_ / "go").string();
+  ft::Child target = ft::Child::Spawn(
+      {"sh", "-c",
+       "while [ ! -e " + go + " ]; do sleep 0.05; done; " +
+           ft::BuildPath("tests/helpers/touch") + " anon 3000"});
+  ft::Child rec = ft::Child::Spawn({Faultline(), "record", "-o", Trace(), "-p",
+                                    std::to_string(target.pid()), "-d", "30"});
+  ASSERT_NE(rec.ReadStderrUntil("recording", seconds(30)), "")
+      << rec.StderrSoFar();
+  std::ofstream(go).put('x');
+  ft::RunResult t = target.Wait(seconds(30));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  json line = json::parse(t.out);
+  ASSERT_TRUE(rec.Signal(SIGINT));
+  ft::RunResult r = rec.Wait(seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json rep = Report(Trace());
+  bool found = false;
+  for (const json& p : rep["faults"]["processes"]) {
+    if (p["pid"] == line["pid"]) {
+      found = true;
+      EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
+    }
+    // Only the target and its descendants are traced.
+    EXPECT_TRUE(p["pid"] == line["pid"] || p["pid"].get<int>() == target.pid())
+        << "untraced pid " << p["pid"] << " in the report";
+  }
+  EXPECT_TRUE(found) << "the forked helper is missing from the report";
+  EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
+}
+
+TEST_F(RecordCliTest, SigkillLeavesNoProgramsAndAReadableTrace) {
+  NeedRoot();
+  ft::Child rec = ft::Child::Spawn(
+      {Faultline(), "record", "-o", Trace(), "--", "sh", "-c",
+       ft::BuildPath("tests/helpers/touch") + " anon 5000; sleep 60"});
+  // Wait until the programs are attached and the helper's faults are in.
+  std::set<int> ids;
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         rec.StdoutSoFar().find("\"anon\"") == std::string::npos) {
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_NE(rec.StdoutSoFar().find("\"anon\""), std::string::npos)
+      << rec.StderrSoFar();
+  ids = ProgIdsHeldBy(rec.pid());
+  ASSERT_FALSE(ids.empty()) << "no BPF programs held by the recorder";
+  std::this_thread::sleep_for(milliseconds(2500));  // > one flush period
+  ASSERT_TRUE(rec.Signal(SIGKILL));
+  ft::RunResult r = rec.Wait(seconds(10));
+  EXPECT_EQ(r.exit_code, -SIGKILL);
+  // Links and programs die with the descriptors; give the kernel's
+  // deferred freeing a moment.
+  std::set<int> left = ids;
+  for (int i = 0; i < 100 && !left.empty(); ++i) {
+    std::set<int> still;
+    for (int id : left) {
+      if (ProgExists(id)) still.insert(id);
+    }
+    left.swap(still);
+    if (!left.empty()) std::this_thread::sleep_for(milliseconds(100));
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " programs still loaded";
+
+  json rep = Report(Trace());
+  EXPECT_FALSE(rep["trace"]["complete"].get<bool>());
+  EXPECT_GE(rep["faults"]["total"].get<int64_t>(), 4000)
+      << "faults flushed before the kill are missing";
+}
+
+}  // namespace
