@@ -100,13 +100,19 @@ Result<RecordOptions> ParseRecordArgs(const std::vector<std::string>& args) {
 
   po::variables_map vm;
   try {
+    // No positional arguments: the command goes after "--".
+    po::positional_options_description none;
     po::store(po::command_line_parser(own)
                   .options(MakeOptions())
+                  .positional(none)
                   .style(po::command_line_style::default_style &
                          ~po::command_line_style::allow_guessing)
                   .run(),
               vm);
     po::notify(vm);
+  } catch (const po::too_many_positional_options_error&) {
+    return Fail(2, "faultline record: unexpected argument (a command to "
+                   "trace goes after '--', e.g. faultline record -- ls)");
   } catch (const po::error& e) {
     return Fail(2, std::string("faultline record: ") + e.what() +
                        " (try --help)");
