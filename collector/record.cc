@@ -263,6 +263,18 @@ int Recorder::OnRecord(const void* data, size_t size) {
     if (m->fd >= 0 && m->path[0] == 0) {
       uint64_t end = m->start + ((m->len + 4095) & ~4095ull);
       std::string path = MappedFilePath(m->pid, m->start, end);
+      if (path.empty()) {
+        // The mapping was split or remapped since (ld.so maps a library
+        // whole, then maps its segments over it): take the file now mapped
+        // at its start, if any.
+        for (const MapsEntry& e : ReadMaps(m->pid)) {
+          if (e.start <= m->start && m->start < e.end && !e.path.empty() &&
+              e.path[0] == '/') {
+            path = e.path;
+            break;
+          }
+        }
+      }
       if (!path.empty()) {
         scratch_.assign(static_cast<const uint8_t*>(data),
                         static_cast<const uint8_t*>(data) + size);
@@ -431,8 +443,8 @@ Result<int> Recorder::Run() {
 
   // Stop the programs, then take what is left: the ring, the partial
   // per-CPU batches, the aggregates and the stacks.
-  (*bpf)->Detach();
   uint64_t end = NowNs(CLOCK_MONOTONIC);
+  (*bpf)->Detach();
   auto n = (*bpf)->Consume();
   if (record_error_) return std::unexpected(*record_error_);
   if (!n) return std::unexpected(n.error());

@@ -28,16 +28,20 @@ trap 'rm -rf "$tmp"' EXIT
 mountpoint -q /sys/kernel/tracing ||
   mount -t tracefs tracefs /sys/kernel/tracing
 
+# bpftrace 0.17 cannot share one action between the two software probes
+# that read a map, hence two copies.
 cat > "$tmp/pair.bt" <<'BT'
 tracepoint:exceptions:page_fault_user,
 tracepoint:exceptions:page_fault_kernel
 /pid == cpid/
 { @start[tid] = nsecs; }
-software:minor-faults:1, software:major-faults:1
+software:minor-faults:1
 /@start[tid]/
-{ @lat[probe] = hist(nsecs - @start[tid]); delete(@start[tid]); }
+{ @minor = hist(nsecs - @start[tid]); delete(@start[tid]); }
+software:major-faults:1
+/@start[tid]/
+{ @major = hist(nsecs - @start[tid]); delete(@start[tid]); }
 BT
-
 run_one() {  # setup -> prints best_ns_per_fault of one fault-storm run
   local out="$tmp/out" rc=0
   case $1 in
