@@ -266,7 +266,11 @@ int RunReport(const std::vector<std::string>& args) {
   }
   Symbolizer symbolizer;
   Json report = analysis.ToJson((*reader)->stats(), &symbolizer);
-  std::string text = format == "json" ? report.dump(2) + "\n"
+  // Names in a trace (comm, paths, host) are bytes, not necessarily UTF-8:
+  // invalid sequences become U+FFFD rather than an exception.
+  std::string text = format == "json"
+                         ? report.dump(2, ' ', false,
+                                       Json::error_handler_t::replace) + "\n"
                                       : RenderText(report, files[0]);
   if (vm.count("output")) {
     const std::string out = vm["output"].as<std::string>();

@@ -13,6 +13,7 @@
 
 #include "analyzer/report.h"
 #include "analyzer/synthetic.h"
+#include "collector/trace_writer.h"
 
 namespace faultline::analyzer {
 namespace {
@@ -185,6 +186,25 @@ TEST_F(ReportTest, CorruptedBlockIsSkippedWithAWarning) {
   auto j = nlohmann::json::parse(Slurp(out));
   EXPECT_EQ(j["trace"]["corrupt_blocks"], 1);
   EXPECT_EQ(j["faults"]["total"], 0);
+}
+
+TEST_F(ReportTest, NamesThatAreNotUtf8StillGiveValidJson) {
+  // comm is whatever the program set with prctl(PR_SET_NAME): any bytes.
+  const std::string path = dir_.File("utf.flt");
+  auto w = trace::TraceWriter::Create(path, {});
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE((*w)->AddProcess(9, 1, "bad\xff\xfe", "/bin/\xc3"));
+  fl_fault f{};
+  f.hdr = {10, FL_EV_FAULT, 0, sizeof f};
+  f.f.pid = f.f.tid = 9;
+  f.f.outcome = FL_FAULT_MINOR;
+  ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
+  ASSERT_TRUE((*w)->Finish({}));
+  const std::string out = dir_.File("utf.json");
+  RunResult r = Report({path, "--format", "json", "-o", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(Slurp(out));
+  EXPECT_EQ(j["faults"]["processes"][0]["comm"], "bad\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 }  // namespace

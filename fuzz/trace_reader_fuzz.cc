@@ -1,0 +1,22 @@
+// libFuzzer target for the trace reader and the analysis behind
+// `faultline report`: any bytes must be refused with an Error or read up to
+// the damage with warnings, never crash, hang or allocate without bound.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "analyzer/fault_analysis.h"
+#include "analyzer/trace_reader.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace faultline;
+  auto reader = trace::TraceReader::FromMemory(std::span(data, size));
+  if (!reader) return 0;
+  analyzer::FaultAnalysis analysis((*reader)->header());
+  if (!(*reader)->ReadAll(analysis)) return 0;
+  // No symbolizer: a hostile trace must not make us open files it names.
+  auto json = analysis.ToJson((*reader)->stats(), nullptr);
+  // As `faultline report --format json` prints it.
+  (void)json.dump(2, ' ', false, decltype(json)::error_handler_t::replace);
+  return 0;
+}
