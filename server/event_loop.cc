@@ -96,7 +96,8 @@ Loop::Loop(const ServerConfig* cfg, WorkerPool* pool) : cfg_(cfg), pool_(pool) {
 Loop::~Loop() {
   conns_.clear();
   for (auto& l : listeners_)
-    if (l->own) close(l->fd);
+    if (l->own && (!l->shared_refs || l->shared_refs->fetch_sub(1) == 1))
+      close(l->fd);
   close(wakefd_);
   close(epfd_);
 }
@@ -132,12 +133,14 @@ void Loop::RunTasks() {
   running_tasks_.clear();
 }
 
-void Loop::AddListener(int fd, bool own, bool exclusive, AcceptFn fn) {
+void Loop::AddListener(int fd, bool own, bool exclusive, AcceptFn fn,
+                       std::shared_ptr<std::atomic<int>> shared_refs) {
   auto l = std::make_unique<Listener>();
   l->loop = this;
   l->fd = fd;
   l->own = own;
   l->fn = std::move(fn);
+  l->shared_refs = std::move(shared_refs);
   epoll_event ev{};
   ev.events = EPOLLIN | (exclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
   ev.data.ptr = static_cast<Pollable*>(l.get());
@@ -148,7 +151,9 @@ void Loop::AddListener(int fd, bool own, bool exclusive, AcceptFn fn) {
   listeners_.push_back(std::move(l));
 }
 
-void Loop::Listener::OnEvent(uint32_t) { AcceptAll(); }
+void Loop::Listener::OnEvent(uint32_t) {
+  if (fd >= 0) AcceptAll();
+}
 
 void Loop::Listener::AcceptAll() {
   for (int i = 0; i < 128; ++i) {
@@ -204,7 +209,14 @@ void Loop::CloseListeners() {
   for (auto& l : listeners_) {
     l->AcceptAll();  // Whatever the kernel already queued is served.
     epoll_ctl(epfd_, EPOLL_CTL_DEL, l->fd, nullptr);
-    if (l->own) close(l->fd);
+    bool last = !l->shared_refs || l->shared_refs->fetch_sub(1) == 1;
+    if (l->own && last) {
+      if (l->shared_refs) l->AcceptAll();
+      close(l->fd);
+    }
+    l->fd = -1;
+    // Later events of the current epoll_wait batch may still point at it.
+    dead_listeners_.push_back(std::move(l));
   }
   listeners_.clear();
 }
@@ -287,6 +299,7 @@ void Loop::Run() {
       static_cast<Pollable*>(events[i].data.ptr)->OnEvent(events[i].events);
     if (!timers_.empty()) RunTimers();
     if (now_ns_ >= next_tick_ns_) Tick();
+    dead_listeners_.clear();
     if (!dead_.empty()) {
       for (Connection* c : dead_) conns_.erase(c->id());
       dead_.clear();

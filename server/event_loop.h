@@ -108,8 +108,12 @@ class Loop {
   // Loop thread only (or before Run()).
   // `own`: the loop closes the socket with CloseListeners(). `exclusive`:
   // EPOLLEXCLUSIVE (many loops waiting on one socket). `fn` empty: adopt
-  // the connection into this loop.
-  void AddListener(int fd, bool own, bool exclusive, AcceptFn fn = {});
+  // the connection into this loop. `shared_refs`: a socket shared by several
+  // loops (with own = true): the last loop to let go of it accepts what is
+  // left and closes it, so that no connection waits in a queue that nobody
+  // will accept from (its close would reset them).
+  void AddListener(int fd, bool own, bool exclusive, AcceptFn fn = {},
+                   std::shared_ptr<std::atomic<int>> shared_refs = nullptr);
   void Adopt(int fd);
   // Adds another readable fd (e.g. a signalfd) to the epoll set. It does not
   // keep the loop alive.
@@ -146,6 +150,7 @@ class Loop {
     int fd;
     bool own;
     AcceptFn fn;
+    std::shared_ptr<std::atomic<int>> shared_refs;
     void OnEvent(uint32_t events) override;
     void AcceptAll();
   };
@@ -180,6 +185,7 @@ class Loop {
   Stats stats_;
 
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<Listener>> dead_listeners_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   std::vector<Connection*> dead_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;

@@ -182,7 +182,6 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
   const int n = o.workers;
   std::vector<std::unique_ptr<Loop>> loops;
   std::unique_ptr<WorkerPool> pool;
-  std::vector<int> shared_fds;
   Completion completion;
   ConnThreads per_conn(cfg, &completion);
   int port = -1;
@@ -219,10 +218,10 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
       loops.push_back(std::make_unique<Loop>(cfg, pool.get()));
       loops.back()->AddListener(fd, true, false);
     } else if (pat == "shared-accept") {
-      shared_fds.push_back(fd);
+      auto refs = std::make_shared<std::atomic<int>>(n);
       for (int i = 0; i < n; ++i) {
         loops.push_back(std::make_unique<Loop>(cfg));
-        loops.back()->AddListener(fd, false, true);
+        loops.back()->AddListener(fd, true, true, {}, refs);
       }
     } else if (pat == "acceptor-workers") {
       auto acceptor = std::make_unique<Loop>(cfg);
@@ -274,7 +273,6 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
       });
     }
     closed.wait();
-    for (int fd : shared_fds) close(fd);
   }
   ShutdownPhase(kPhaseListenersClosed, "listeners-closed");
 
