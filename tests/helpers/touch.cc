@@ -11,12 +11,17 @@
 //                        and the parent adds a "cow-child-final" line with
 //                        the child's totals at its death (wait4)
 //   touch stack KB       recurse until KB KiB of stack are in use
+//   touch segv N         write to N PROT_NONE pages; a SIGSEGV handler
+//                        makes each page writable, so every page takes one
+//                        fault that never completes (SIGSEGV) and then one
+//                        that does; "signals" counts the handler calls
 //
 // Each line: {"mode","pid","ppid","pages","minflt_delta","majflt_delta",
 // "minflt","majflt","addr"}: *_delta count only the touching step, the
 // others are the process totals at the end (what the kernel's /proc stat
 // shows).
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -144,6 +149,40 @@ int Stack(long kb) {
   return 0;
 }
 
+volatile sig_atomic_t g_signals = 0;
+
+void OnSegv(int, siginfo_t* info, void*) {
+  uintptr_t page = reinterpret_cast<uintptr_t>(info->si_addr) & ~4095ul;
+  if (mprotect(reinterpret_cast<void*>(page), 4096, PROT_READ | PROT_WRITE) !=
+      0) {
+    _exit(3);
+  }
+  g_signals = g_signals + 1;
+}
+
+int Segv(long n) {
+  long ps = PageSize();
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_NONE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  struct sigaction sa {};
+  sa.sa_sigaction = OnSegv;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, nullptr) != 0) Die("sigaction");
+  Faults before = Now();
+  for (long i = 0; i < n; ++i) p[i * ps] = 1;
+  Faults after = Now();
+  Faults total = Now();
+  std::printf(
+      "{\"mode\":\"segv\",\"pid\":%d,\"pages\":%ld,\"signals\":%d,"
+      "\"minflt_delta\":%ld,\"majflt_delta\":%ld,\"minflt\":%ld,"
+      "\"majflt\":%ld}\n",
+      getpid(), n, static_cast<int>(g_signals), after.minflt - before.minflt,
+      after.majflt - before.majflt, total.minflt, total.majflt);
+  return 0;
+}
+
 long ParseCount(const char* s) {
   char* end = nullptr;
   long v = std::strtol(s, &end, 10);
@@ -162,7 +201,8 @@ int main(int argc, char** argv) {
   if (mode == "file" && argc == 4) return File(argv[2], ParseCount(argv[3]));
   if (mode == "cow" && argc == 3) return Cow(ParseCount(argv[2]));
   if (mode == "stack" && argc == 3) return Stack(ParseCount(argv[2]));
+  if (mode == "segv" && argc == 3) return Segv(ParseCount(argv[2]));
   std::fprintf(stderr,
-               "usage: touch anon N | file PATH N | cow N | stack KB\n");
+               "usage: touch anon N | file PATH N | cow N | stack KB | segv N\n");
   return 2;
 }

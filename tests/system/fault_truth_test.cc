@@ -163,4 +163,22 @@ TEST_F(FaultTruthTest, DeepRecursionIsStackGrowth) {
                          (*l)["minflt"].get<int64_t>(), "minor");
 }
 
+TEST_F(FaultTruthTest, FaultsEndingInSigsegvAreIncompleteAndDoNotPoison) {
+  constexpr int kPages = 3000;
+  auto lines = RecordTouch({"segv", std::to_string(kPages)});
+  const json* l = Line(lines, "segv");
+  ASSERT_NE(l, nullptr);
+  ASSERT_EQ((*l)["signals"].get<int>(), kPages);
+  // Each page: one fault that ends in SIGSEGV (no completion event, not
+  // counted by the kernel either), then one that completes.
+  EXPECT_EQ(report_["faults"]["incomplete"].get<int64_t>(), kPages);
+  json p = Process((*l)["pid"].get<int>());
+  ASSERT_FALSE(p.is_null());
+  // The SIGSEGV entries paired with the next completion would show up as
+  // missing incomplete faults above; the completed ones are all here.
+  ExpectWithinOnePercent(p["minor"].get<int64_t>(),
+                         (*l)["minflt"].get<int64_t>(), "minor");
+  EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), kPages);
+}
+
 }  // namespace
