@@ -1,0 +1,114 @@
+// Graceful shutdown of faultline-server under faultline-load: SIGTERM in
+// the middle of a run must lose no request. faultline-load must report zero
+// failed requests, retries only of the protocol-safe kinds, and a completed
+// count equal to the server's own (the JSON counters it prints on exit).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <thread>
+#include <tuple>
+
+#include "tests/support/process.h"
+
+namespace faultline {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// {pattern, protocol}
+class LoadServerShutdownTest
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
+  const auto& [pattern, protocol] = GetParam();
+  const std::string server_bin = testing::BuildPath("faultline-server");
+  const std::string load_bin = testing::BuildPath("faultline-load");
+  if (access(server_bin.c_str(), X_OK) != 0) GTEST_SKIP() << server_bin << " is not built";
+  if (access(load_bin.c_str(), X_OK) != 0) GTEST_SKIP() << load_bin << " is not built";
+
+  testing::Child server = testing::Child::Spawn(
+      {server_bin, "--pattern", pattern, "--port", "0", "--workers", "2", "--drain-timeout", "10"});
+  std::string line = server.ReadStderrUntil("listening on 127.0.0.1:", seconds(10));
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(line, m, std::regex(R"(127\.0\.0\.1:([0-9]+))")))
+      << "no port in: " << server.StderrSoFar();
+  const std::string url = "http://127.0.0.1:" + m[1].str() + "/";
+
+  std::vector<std::string> args = {load_bin, url, "-c", "8", "-d", "20", "--timeout", "10", "--json"};
+  if (protocol == "h2") {
+    args.insert(args.end(), {"--h2", "--streams", "4"});
+  }
+  testing::Child load = testing::Child::Spawn(args);
+  std::this_thread::sleep_for(milliseconds(1500));
+  ASSERT_TRUE(load.Running()) << load.StderrSoFar();
+  ASSERT_TRUE(server.Signal(SIGTERM));
+
+  testing::RunResult server_result = server.Wait(seconds(20));
+  testing::RunResult load_result = load.Wait(seconds(30));
+  ASSERT_FALSE(server_result.timed_out) << "server did not exit after SIGTERM";
+  ASSERT_FALSE(load_result.timed_out) << "faultline-load did not stop after the server left";
+  EXPECT_EQ(server_result.exit_code, 0) << server_result.err;
+  ASSERT_EQ(load_result.exit_code, 0) << load_result.err;
+
+  json j = json::parse(load_result.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << load_result.out;
+  SCOPED_TRACE(j.dump());
+  EXPECT_GT(j["completed"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["failed"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["in_flight_at_end"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["sent"].get<uint64_t>(), j["completed"].get<uint64_t>());
+  // It stopped because the listener was gone, long before -d 20.
+  EXPECT_NE(j["stop_reason"].get<std::string>().find("refused"), std::string::npos);
+  if (protocol == "h2") {
+    EXPECT_EQ(j["retried_by_reason"]["keepalive_closed"].get<uint64_t>(), 0u);
+  } else {
+    EXPECT_EQ(j["retried_by_reason"]["goaway"].get<uint64_t>(), 0u);
+    EXPECT_EQ(j["retried_by_reason"]["refused_stream"].get<uint64_t>(), 0u);
+  }
+
+  // The server's own count ("stats {...}" on stderr) agrees exactly.
+  std::smatch s;
+  ASSERT_TRUE(std::regex_search(server_result.err, s, std::regex(R"(stats (\{.*\}))")))
+      << server_result.err;
+  json stats = json::parse(s[1].str(), nullptr, false);
+  ASSERT_FALSE(stats.is_discarded()) << s[1].str();
+  EXPECT_EQ(stats["requests_completed"].get<uint64_t>(), j["completed"].get<uint64_t>());
+  EXPECT_EQ(stats["requests_cut"].get<uint64_t>(), 0u);
+}
+
+std::string ParamName(
+    const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+  std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+const auto kPatterns = ::testing::Values("event-loop", "acceptor-workers", "dispatch",
+                                         "shared-accept", "reuseport", "prefork",
+                                         "thread-per-conn");
+
+INSTANTIATE_TEST_SUITE_P(H2, LoadServerShutdownTest,
+                         ::testing::Combine(kPatterns, ::testing::Values("h2")), ParamName);
+
+// Disabled until faultline-server answers, rather than discards, a request
+// that arrives on a keep-alive connection it is closing at SIGTERM. Today,
+// in most runs of every pattern, a closed-loop client's next request is
+// already on the wire when the server closes the "idle" connection; the
+// client retries it (keepalive_closed, as RFC 9112 section 9.3.1 allows),
+// the retry finds the listener closed, and the request is lost:
+// failed_by_reason.connect_refused == retried_by_reason.keepalive_closed > 0.
+// Run with --gtest_also_run_disabled_tests to see it.
+INSTANTIATE_TEST_SUITE_P(DISABLED_H1KeepAlive, LoadServerShutdownTest,
+                         ::testing::Combine(kPatterns, ::testing::Values("h1")), ParamName);
+
+}  // namespace
+}  // namespace faultline
