@@ -173,10 +173,10 @@ std::string FormatText(const Stats& s, const ReportInfo& info) {
                 static_cast<unsigned long long>(s.body_bytes));
   out << line;
   if (info.paths.size() > 1) {
-    out << "paths (weight: sent / completed)\n";
+    out << "paths\n";
     for (size_t i = 0; i < info.paths.size(); ++i) {
-      out << "  " << info.paths[i] << "  " << info.weights[i] << ": "
-          << (i < s.path_sent.size() ? s.path_sent[i] : 0) << " / "
+      out << "  " << info.paths[i] << "  weight " << info.weights[i] << ": sent "
+          << (i < s.path_sent.size() ? s.path_sent[i] : 0) << ", completed "
           << (i < s.path_completed.size() ? s.path_completed[i] : 0) << "\n";
     }
   }
