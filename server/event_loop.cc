@@ -179,7 +179,7 @@ void Loop::Listener::AcceptAll() {
   }
 }
 
-void Loop::Adopt(int fd) {
+void Loop::Adopt(int fd, int accept_tid) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   uint64_t id = g_next_conn_id.fetch_add(1, std::memory_order_relaxed);
@@ -187,7 +187,8 @@ void Loop::Adopt(int fd) {
   Connection* c = conn.get();
   conns_.emplace(id, std::move(conn));
   ++stats_.connections_accepted;
-  FAULTLINE_PROBE3(conn_accepted, id, fd, static_cast<int>(gettid()));
+  FAULTLINE_PROBE3(conn_accepted, id, fd,
+                   accept_tid != 0 ? accept_tid : static_cast<int>(gettid()));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.ptr = static_cast<Pollable*>(c);

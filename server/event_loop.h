@@ -114,7 +114,9 @@ class Loop {
   // will accept from (its close would reset them).
   void AddListener(int fd, bool own, bool exclusive, AcceptFn fn = {},
                    std::shared_ptr<std::atomic<int>> shared_refs = nullptr);
-  void Adopt(int fd);
+  // `accept_tid`: the thread that called accept4 (0: this one), for the
+  // conn_accepted probe.
+  void Adopt(int fd, int accept_tid = 0);
   // Adds another readable fd (e.g. a signalfd) to the epoll set. It does not
   // keep the loop alive.
   void Watch(int fd, Pollable* p);

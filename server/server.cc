@@ -233,7 +233,8 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
       acceptor->AddListener(fd, true, false,
                             [workers, next = size_t{0}](int c) mutable {
                               Loop* w = workers[next++ % workers.size()];
-                              w->Post([w, c] { w->Adopt(c); });
+                              int tid = static_cast<int>(gettid());
+                              w->Post([w, c, tid] { w->Adopt(c, tid); });
                             });
       loops.push_back(std::move(acceptor));
     } else if (pat == "thread-per-conn") {
