@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -494,13 +495,17 @@ Result<int> Recorder::Run() {
   } else {
     what = std::to_string(recorded) + " events recorded";
   }
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);  // the recorder only, not the command
+  double cpu_s = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+                 self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
   std::fprintf(stderr,
                "faultline record: %.2f s, %s, %llu lost (%s), %llu faults "
-               "incomplete; wrote %s (%s).\n",
+               "incomplete; wrote %s (%s); recorder CPU %.2f s.\n",
                (end - start) / 1e9, what.c_str(),
                static_cast<unsigned long long>(lost), lost_detail.c_str(),
                static_cast<unsigned long long>(incomplete),
-               opts_.output.c_str(), FormatSize(file_bytes).c_str());
+               opts_.output.c_str(), FormatSize(file_bytes).c_str(), cpu_s);
 
   if (!child) return 0;
   if (!child_done && stop_signal != 0) kill(child->pid(), stop_signal);
