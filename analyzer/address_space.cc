@@ -1,5 +1,6 @@
 #include "analyzer/address_space.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "bpf/faultline.h"
@@ -135,6 +136,10 @@ void AddressSpace::Map(uint64_t start, uint64_t end, const Vma& v) {
   Vma copy = v;
   copy.end = end;
   vmas_[start] = copy;
+  if (v.type == VmaType::kHeap) {
+    heap_lo_ = heap_hi_ > heap_lo_ ? std::min(heap_lo_, start) : start;
+    heap_hi_ = std::max(heap_hi_, end);
+  }
 }
 
 void AddressSpace::Protect(uint64_t start, uint64_t end, uint32_t prot) {
@@ -161,13 +166,17 @@ void AddressSpace::Remap(uint64_t old_start, uint64_t old_len,
 void AddressSpace::SetBrk(uint64_t heap_start, uint64_t heap_end,
                           uint32_t heap_name) {
   ResetCache();
-  for (auto it = vmas_.begin(); it != vmas_.end();) {
-    if (it->second.type == VmaType::kHeap) {
-      it = vmas_.erase(it);
-    } else {
-      ++it;
+  // Drop the old heap: only heap mappings inside the last known heap range
+  // (no scan of the whole address space per brk()).
+  if (heap_hi_ > heap_lo_) {
+    SplitAt(heap_lo_);
+    SplitAt(heap_hi_);
+    for (auto it = vmas_.lower_bound(heap_lo_);
+         it != vmas_.end() && it->first < heap_hi_;) {
+      it = it->second.type == VmaType::kHeap ? vmas_.erase(it) : std::next(it);
     }
   }
+  heap_lo_ = heap_hi_ = 0;
   heap_end = (heap_end + kPage - 1) & ~(kPage - 1);
   if (heap_end <= heap_start) return;
   Vma v;
@@ -179,6 +188,7 @@ void AddressSpace::SetBrk(uint64_t heap_start, uint64_t heap_end,
 
 void AddressSpace::Clear() {
   vmas_.clear();
+  heap_lo_ = heap_hi_ = 0;
   ResetCache();
 }
 

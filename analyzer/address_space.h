@@ -96,6 +96,8 @@ class AddressSpace {
   // Splits so that no mapping straddles addr.
   void SplitAt(uint64_t addr);
   std::map<uint64_t, Vma> vmas_;
+  // Range holding the heap mapping(s) ([heap] line or the last brk).
+  uint64_t heap_lo_ = 0, heap_hi_ = 0;
   // Lookup caches (faults come in runs on one mapping).
   uint64_t cache_start_[2] = {0, 0};
   const Vma* cache_[2] = {nullptr, nullptr};

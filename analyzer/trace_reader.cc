@@ -2,7 +2,10 @@
 
 #include <zlib.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/trace_format.h"
@@ -17,6 +20,9 @@ class TraceReader::Source {
   // Reads up to n bytes; fewer means end of input (or an error, see error()).
   virtual size_t Read(uint8_t* dst, size_t n) = 0;
   virtual int error() const { return 0; }  // errno of a read failure
+  // Bytes left, or SIZE_MAX when unknown (a pipe). Lets the reader see a
+  // truncated block before allocating room for its claimed length.
+  virtual size_t Remaining() { return SIZE_MAX; }
   virtual const std::string& name() const = 0;
 };
 
@@ -35,6 +41,15 @@ class FileSource : public TraceReader::Source {
   }
   int error() const override { return err_; }
   const std::string& name() const override { return name_; }
+  size_t Remaining() override {
+    struct stat st {};
+    long pos = std::ftell(f_);
+    if (pos < 0 || fstat(fileno(f_), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return SIZE_MAX;
+    }
+    // A file still being written may grow: fstat is asked again each time.
+    return st.st_size > pos ? static_cast<size_t>(st.st_size - pos) : 0;
+  }
 
  private:
   FILE* f_;
@@ -52,6 +67,7 @@ class MemorySource : public TraceReader::Source {
     return got;
   }
   const std::string& name() const override { return name_; }
+  size_t Remaining() override { return d_.size() - pos_; }
 
  private:
   std::span<const uint8_t> d_;
@@ -210,10 +226,19 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
     auto type = static_cast<BlockType>(h[4]);
     auto codec = static_cast<Codec>(h[5]);
     uint32_t stored = GetLe32(h + 8), raw = GetLe32(h + 12);
-    stored_.resize(stored);
-    got = src_->Read(stored_.data(), stored);
-    if (src_->error()) return std::unexpected(ErrnoError("read " + name, src_->error()));
-    stats_.bytes += got;
+    const size_t remaining = src_->Remaining();
+    if (stored > remaining) {
+      // Cut off inside this block: do not allocate its claimed length.
+      stats_.bytes += remaining;
+      got = 0;
+    } else {
+      stored_.Reserve(stored);
+      got = src_->Read(stored_.data(), stored);
+      if (src_->error()) {
+        return std::unexpected(ErrnoError("read " + name, src_->error()));
+      }
+      stats_.bytes += got;
+    }
     if (got < stored) {
       stats_.truncated = true;
       Warn(v, name + ": cut off at byte " + std::to_string(stats_.bytes) +
@@ -229,7 +254,7 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
     }
     const uint8_t* payload = stored_.data();
     if (codec == Codec::kZlib) {
-      raw_.resize(raw);
+      raw_.Reserve(raw);
       uLongf out = raw;
       int rc = uncompress(raw_.data(), &out, stored_.data(), stored);
       if (rc != Z_OK || out != raw) {
@@ -262,8 +287,8 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
     Warn(v, name + ": no footer; lost-event counts are unknown");
   }
   // Drop the block buffers: a reader that is done holds no memory.
-  std::vector<uint8_t>().swap(stored_);
-  std::vector<uint8_t>().swap(raw_);
+  stored_.Release();
+  raw_.Release();
   return {};
 }
 

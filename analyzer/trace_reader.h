@@ -172,8 +172,26 @@ class TraceReader {
   std::unique_ptr<Source> src_;
   FileHeader header_;
   ReadStats stats_;
-  std::vector<uint8_t> stored_;
-  std::vector<uint8_t> raw_;
+  // A growable byte buffer that does not zero what it allocates.
+  class Buffer {
+   public:
+    void Reserve(size_t n) {
+      if (n <= cap_) return;
+      p_.reset(new uint8_t[n]);
+      cap_ = n;
+    }
+    void Release() {
+      p_.reset();
+      cap_ = 0;
+    }
+    uint8_t* data() { return p_.get(); }
+
+   private:
+    std::unique_ptr<uint8_t[]> p_;
+    size_t cap_ = 0;
+  };
+  Buffer stored_;
+  Buffer raw_;
   std::vector<uint64_t> ips_;
 };
 
