@@ -85,16 +85,35 @@ std::optional<MapsEntry> ParseMapsLine(std::string_view line) {
   return e;
 }
 
-std::optional<uint32_t> ParseStatusPpid(std::string_view status) {
-  size_t at = status.find("\nPPid:");
+namespace {
+
+std::optional<uint32_t> ParseStatusField(std::string_view status,
+                                         std::string_view key) {
+  size_t at = status.find(key);
   if (at == std::string_view::npos) return std::nullopt;
-  at += 6;
+  at += key.size();
   while (at < status.size() && (status[at] == ' ' || status[at] == '\t')) ++at;
   uint32_t v = 0;
   auto [p, ec] = std::from_chars(status.data() + at,
                                  status.data() + status.size(), v);
   if (ec != std::errc()) return std::nullopt;
   return v;
+}
+
+}  // namespace
+
+std::optional<uint32_t> ParseStatusPpid(std::string_view status) {
+  return ParseStatusField(status, "\nPPid:");
+}
+
+std::optional<uint32_t> ParseStatusTgid(std::string_view status) {
+  return ParseStatusField(status, "\nTgid:");
+}
+
+uint32_t ReadTgid(uint32_t pid) {
+  auto v = ParseStatusTgid(
+      "\n" + ReadSmallFile("/proc/" + std::to_string(pid) + "/status"));
+  return v.value_or(0);
 }
 
 bool ProcessExists(uint32_t pid) {

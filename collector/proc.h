@@ -31,6 +31,10 @@ std::string ReadComm(uint32_t pid);                 // "" when gone
 std::string ReadThreadComm(uint32_t pid, uint32_t tid);
 std::string ReadExe(uint32_t pid);                  // "" when unreadable
 uint32_t ReadPpid(uint32_t pid);                    // 0 when gone
+// Thread group of a pid or thread id; 0 when gone.
+uint32_t ReadTgid(uint32_t pid);
+// Tgid from the text of /proc/PID/status; nullopt when missing.
+std::optional<uint32_t> ParseStatusTgid(std::string_view status);
 std::vector<uint32_t> ListThreads(uint32_t pid);
 std::vector<uint32_t> ListProcesses();
 // Path of the file mapped at exactly [start, end) via /proc/PID/map_files;

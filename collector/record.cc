@@ -378,7 +378,12 @@ Result<int> Recorder::Run() {
 
 
   if (auto r = (*bpf)->Load(); !r) return std::unexpected(r.error());
-  std::vector<uint32_t> targets = opts_.pids;
+  // -p may name a thread: trace its whole process.
+  std::vector<uint32_t> targets;
+  for (uint32_t pid : opts_.pids) {
+    uint32_t tgid = ReadTgid(pid);
+    targets.push_back(tgid ? tgid : pid);
+  }
   if (child) targets.push_back(static_cast<uint32_t>(child->pid()));
   for (uint32_t pid : targets) {
     if (auto r = (*bpf)->AddTarget(pid); !r) return std::unexpected(r.error());

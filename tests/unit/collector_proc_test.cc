@@ -54,9 +54,12 @@ TEST(CollectorProc, OwnMapsHaveTheStack) {
   EXPECT_FALSE(ReadComm(getpid()).empty());
 }
 
-TEST(CollectorProc, StatusPpid) {
-  EXPECT_EQ(ParseStatusPpid("\nName:\tx\nPPid:\t42\nTracerPid:\t0\n"), 42u);
+TEST(CollectorProc, StatusPpidAndTgid) {
+  const char* status = "\nName:\tx\nTgid:\t40\nPid:\t41\nPPid:\t42\n";
+  EXPECT_EQ(ParseStatusPpid(status), 42u);
+  EXPECT_EQ(ParseStatusTgid(status), 40u);
   EXPECT_FALSE(ParseStatusPpid("\nName:\tx\n"));
+  EXPECT_EQ(ReadTgid(getpid()), static_cast<uint32_t>(getpid()));
 }
 
 TEST(CollectorProc, CapabilityBits) {
