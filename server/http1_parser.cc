@@ -1,5 +1,6 @@
 #include "server/http1_parser.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -334,6 +335,19 @@ Status ParseChunkedBody(std::string_view buf, const Limits& limits,
                            [](std::string_view, std::string_view) {});
 }
 
+// The method is checked as its bytes arrive, before the request line is
+// complete: buf[pos, end) up to the first SP must be a non-empty token
+// prefix. `end` is capped at max_request_line by the caller, in the same way
+// for complete and incomplete lines, so both give the same answer.
+bool MethodPrefixValid(std::string_view buf, size_t pos, size_t end) {
+  if (pos < end && buf[pos] == ' ') return false;  // empty method
+  for (size_t i = pos; i < end; ++i) {
+    if (buf[i] == ' ') return true;
+    if (!IsTchar(buf[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view Request::Header(std::string_view lower_name) const {
@@ -353,13 +367,19 @@ ParseResult ParseRequest(std::string_view buf, const Limits& limits,
   }
   const size_t line_nl = buf.find('\n', pos);
   if (line_nl == std::string_view::npos) {
-    if (IncompleteLineLength(buf, 0) > limits.max_request_line) {
-      return {Status::kUriTooLong};
+    const size_t avail = IncompleteLineLength(buf, 0);
+    if (!MethodPrefixValid(buf, pos, std::min(avail, limits.max_request_line))) {
+      return {Status::kBadRequest};  // e.g. a TLS ClientHello: no need to wait
     }
+    if (avail > limits.max_request_line) return {Status::kUriTooLong};
     return {Status::kNeedsMoreData};
   }
   const bool has_cr = line_nl > pos && buf[line_nl - 1] == '\r';
   const size_t line_end = has_cr ? line_nl - 1 : line_nl;
+  if (!MethodPrefixValid(buf, pos,
+                         std::min(line_end, limits.max_request_line))) {
+    return {Status::kBadRequest};
+  }
   if (line_end > limits.max_request_line) return {Status::kUriTooLong};
   if (!has_cr) return {Status::kBadRequest};
   if (Status s = ParseRequestLine(buf.substr(pos, line_end - pos), out);

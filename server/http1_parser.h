@@ -29,6 +29,10 @@
 // - Trailer fields of a chunked body are checked and dropped; their bytes
 //   count towards max_header_bytes.
 //
+// - The method's bytes are checked as they arrive: a first line that cannot
+//   be a request (a TLS ClientHello, binary junk) is 400 at once instead of
+//   waiting for a line end.
+//
 // Errors are reported in byte order: the first problem in the input decides
 // the status. Limits are checked before the syntax of the same line, and also
 // on incomplete input, so that once a status other than kNeedsMoreData is

@@ -179,6 +179,27 @@ TEST(Http1ParserTest, MalformedRequestLines) {
             Status::kBadRequest);
 }
 
+TEST(Http1ParserTest, NonTokenMethodRejectedBeforeLineEnd) {
+  // A TLS ClientHello on the plain-text port: no LF anywhere, 400 at once.
+  EXPECT_EQ(StatusOf("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s),
+            Status::kBadRequest);
+  EXPECT_EQ(StatusOf("GE\x01"), Status::kBadRequest);
+  EXPECT_EQ(StatusOf(" GET"), Status::kBadRequest);
+  // Not yet decidable: a method prefix, the half of a leading CRLF.
+  EXPECT_EQ(StatusOf("GE"), Status::kNeedsMoreData);
+  EXPECT_EQ(StatusOf("\r"), Status::kNeedsMoreData);
+  EXPECT_EQ(StatusOf("\r\n\r"), Status::kNeedsMoreData);
+  EXPECT_EQ(StatusOf("GET /\x01"), Status::kNeedsMoreData);  // target: at LF
+  // The method check stops at max_request_line, like the length check, so
+  // that a prefix and the whole line agree (414 here, not 400).
+  Limits limits;
+  limits.max_request_line = 8;
+  const std::string long_method = std::string(12, 'A') + "\x01 / HTTP/1.1\r\n";
+  EXPECT_EQ(StatusOf(long_method, limits), Status::kUriTooLong);
+  ExpectPrefixesConsistent(long_method, limits);
+  ExpectPrefixesConsistent("\r\n\r\nG\x01T / HTTP/1.1\r\nHost: h\r\n\r\n");
+}
+
 TEST(Http1ParserTest, Versions) {
   Request r;
   ASSERT_EQ(Parse("GET / HTTP/1.0\r\n\r\n", &r).status, Status::kComplete);
