@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analyzer/report.h"
+#include "cli/demo.h"
 #include "collector/record.h"
 
 namespace {
@@ -18,12 +19,15 @@ constexpr const char* kUsage =
     "commands:\n"
     "  record   trace page faults of a command, processes or the machine\n"
     "  report   analyse a trace file (text, json)\n"
+    "  demo     run faultline-server in every pattern under load, record,\n"
+    "           shut it down under load, compare the patterns\n"
     "\n"
     "Run 'faultline <command> --help' for a command's options.\n"
     "examples:\n"
     "  faultline record -o run.flt -- ./my-server --port 8080\n"
     "  faultline record -p 1234 -d 10 -o run.flt\n"
-    "  faultline report run.flt --format json\n";
+    "  faultline report run.flt --format json\n"
+    "  faultline demo --out /tmp/demo --duration 3\n";
 
 }  // namespace
 
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "record") return faultline::collector::RunRecord(args);
   if (cmd == "report") return faultline::analyzer::RunReport(args);
+  if (cmd == "demo") return faultline::cli::RunDemo(args);
   std::fprintf(stderr, "faultline: unknown command '%s' (try --help)\n",
                cmd.c_str());
   return 2;
