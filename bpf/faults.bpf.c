@@ -63,6 +63,39 @@ struct {
 	__type(value, struct fl_summary_val);
 } summary SEC(".maps");
 
+/*
+ * --summary fast path: each traced process gets a slot; its FL_SK_NR
+ * aggregates are rows slot * FL_SK_NR + kind of a per-CPU array, whose
+ * lookup the verifier inlines (a hash lookup per fault cost more). A task
+ * caches its process's slot in its storage. Processes beyond
+ * FL_SUM_SLOTS fall back to the "summary" hash.
+ */
+#define FL_SUM_SLOTS 1024
+#define FL_SUM_PROBES 4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_SUM_SLOTS);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u32); /* slot */
+} sum_slots SEC(".maps");
+
+/* Slot owners: inserting with BPF_NOEXIST is the atomic claim (the BPF
+ * target of this build has no fetch-and-add). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FL_SUM_SLOTS);
+	__type(key, __u32);   /* slot */
+	__type(value, __u32); /* tgid */
+} sum_owner SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_SUM_SLOTS * FL_SK_NR);
+	__type(key, __u32);
+	__type(value, struct fl_summary_val);
+} sum_vals SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 16384);
@@ -85,7 +118,8 @@ struct task_state {
 	/* syscall arguments saved at sys_enter for sys_exit */
 	__u64 sys_arg[5];
 	__u32 sys_event;     /* FL_EV_* of the syscall in flight, 0 = none */
-	__u32 _pad;
+	__u32 sum_slot;      /* --summary: 1 + the process's row in
+			      * "sum_vals", 0 = none (use "summary") */
 };
 
 struct {
@@ -129,6 +163,40 @@ static __always_inline int is_target_tgid(__u32 tgid)
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
+/* 1 + the --summary slot of process `tgid`, claimed on first use; 0 when
+ * no slot is free among the FL_SUM_PROBES candidates. */
+static __always_inline __u32 summary_slot(__u32 tgid)
+{
+	__u32 *slot = bpf_map_lookup_elem(&sum_slots, &tgid);
+	__u32 i;
+
+	if (slot)
+		return *slot + 1;
+	for (i = 0; i < FL_SUM_PROBES; i++) {
+		__u32 cand = (tgid + i) % FL_SUM_SLOTS;
+		__u32 *owner;
+
+		if (bpf_map_update_elem(&sum_owner, &cand, &tgid,
+					BPF_NOEXIST) == 0) {
+			/* Claimed. A sibling thread may have claimed another
+			 * slot meanwhile: then use that one; this one stays
+			 * ours (the same pid) and is merged at the end. */
+			bpf_map_update_elem(&sum_slots, &tgid, &cand,
+					    BPF_NOEXIST);
+			slot = bpf_map_lookup_elem(&sum_slots, &tgid);
+			return slot ? *slot + 1 : 0;
+		}
+		owner = bpf_map_lookup_elem(&sum_owner, &cand);
+		if (owner && *owner == tgid) {
+			/* Ours from before (a sibling, or the same pid in an
+			 * earlier life): rows of one pid are merged anyway. */
+			bpf_map_update_elem(&sum_slots, &tgid, &cand, BPF_ANY);
+			return cand + 1;
+		}
+	}
+	return 0;
+}
+
 /*
  * The current thread's state, created on first use. Returns NULL for
  * threads that are not traced. The filter verdict is cached in the storage:
@@ -150,6 +218,9 @@ static __always_inline struct task_state *current_state(void)
 		st->fault_stack = -1;
 		st->target = is_target_tgid(bpf_get_current_pid_tgid() >> 32) ?
 			     TS_TARGET : TS_OTHER;
+		if (summary_mode && st->target == TS_TARGET)
+			st->sum_slot = summary_slot(bpf_get_current_pid_tgid()
+						    >> 32);
 	}
 	return st->target == TS_TARGET ? st : NULL;
 }
@@ -178,12 +249,19 @@ static __always_inline __u32 log2_bucket(__u64 v)
 	return r < FL_HIST_BUCKETS ? r : FL_HIST_BUCKETS - 1;
 }
 
-static __always_inline void summary_add(__u32 tgid, __u32 kind, __u64 lat)
+static __always_inline void summary_add(struct task_state *st, __u32 tgid,
+					__u32 kind, __u64 lat)
 {
 	struct fl_summary_key key = { .pid = tgid, .kind = kind };
-	struct fl_summary_val *v;
+	struct fl_summary_val *v = NULL;
 
-	v = bpf_map_lookup_elem(&summary, &key);
+	if (st->sum_slot) {
+		__u32 row = (st->sum_slot - 1) * FL_SK_NR + kind;
+
+		v = bpf_map_lookup_elem(&sum_vals, &row);
+	}
+	if (!v)
+		v = bpf_map_lookup_elem(&summary, &key);
 	if (!v) {
 		struct fl_summary_val zero = {};
 
@@ -223,7 +301,7 @@ static __always_inline void emit_fault(struct task_state *st, __u8 outcome,
 		else
 			kind = (outcome == FL_FAULT_MAJOR ? 1 : 0) +
 			       ((st->fault_flags & FL_FAULT_F_KERNEL) ? 2 : 0);
-		summary_add(pid_tgid >> 32, kind,
+		summary_add(st, pid_tgid >> 32, kind,
 			    outcome == FL_FAULT_INCOMPLETE ? 0 : lat);
 		return;
 	}
@@ -482,6 +560,10 @@ int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
 	}
 	if (filter_tgid && group_dead)
 		bpf_map_delete_elem(&targets, &tgid);
+	/* The slot stays owned (its rows are read at the end); a recycled
+	 * pid finds it again through "sum_owner". */
+	if (summary_mode && group_dead)
+		bpf_map_delete_elem(&sum_slots, &tgid);
 	return 0;
 }
 

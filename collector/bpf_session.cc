@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "faultline_bpf.skel.h"
@@ -81,7 +82,12 @@ Result<std::unique_ptr<FaultsBpf>> FaultsBpf::Open(const BpfSettings& s) {
   int err = bpf_map__set_max_entries(skel->maps.events, s.ring_bytes);
   if (err) return std::unexpected(ErrnoError("size the ring buffer", err));
   if (!s.stacks) bpf_map__set_max_entries(skel->maps.stacks, 1);
-  if (!s.summary) bpf_map__set_max_entries(skel->maps.summary, 1);
+  if (!s.summary) {
+    bpf_map__set_max_entries(skel->maps.summary, 1);
+    bpf_map__set_max_entries(skel->maps.sum_vals, 1);
+    bpf_map__set_max_entries(skel->maps.sum_slots, 1);
+    bpf_map__set_max_entries(skel->maps.sum_owner, 1);
+  }
   if (!s.faults) {
     for (bpf_program* p :
          {skel->progs.handle_page_fault_user,
@@ -297,12 +303,51 @@ std::vector<fl_cpu_stats> FaultsBpf::ReadCpuStats() const {
   return out;
 }
 
+namespace {
+
+void Accumulate(fl_summary_val& sum, const fl_summary_val& v) {
+  sum.count += v.count;
+  sum.total_ns += v.total_ns;
+  if (v.max_ns > sum.max_ns) sum.max_ns = v.max_ns;
+  for (int i = 0; i < FL_HIST_BUCKETS; ++i) sum.hist[i] += v.hist[i];
+}
+
+}  // namespace
+
 std::vector<std::pair<fl_summary_key, fl_summary_val>> FaultsBpf::ReadSummary()
     const {
   std::vector<std::pair<fl_summary_key, fl_summary_val>> out;
   if (!settings_.summary) return out;
-  bpf_map* map = skel_->maps.summary;
+  // (pid, kind) -> sum over CPUs, over the slot rows and the fallback hash
+  // (a recycled pid may have several rows).
+  std::map<std::pair<uint32_t, uint32_t>, fl_summary_val> merged;
   std::vector<fl_summary_val> vals(ncpus_);
+
+  bpf_map* owners = skel_->maps.sum_owner;
+  uint32_t slot = 0, next_slot = 0;
+  const void* prev_slot = nullptr;
+  while (bpf_map__get_next_key(owners, prev_slot, &next_slot,
+                               sizeof(next_slot)) == 0) {
+    slot = next_slot;
+    prev_slot = &slot;
+    uint32_t pid = 0;
+    if (bpf_map__lookup_elem(owners, &slot, sizeof(slot), &pid, sizeof(pid),
+                             0)) {
+      continue;
+    }
+    for (uint32_t kind = 0; kind < FL_SK_NR; ++kind) {
+      uint32_t row = slot * FL_SK_NR + kind;
+      if (bpf_map__lookup_elem(skel_->maps.sum_vals, &row, sizeof(row),
+                               vals.data(),
+                               sizeof(fl_summary_val) * vals.size(), 0)) {
+        continue;
+      }
+      fl_summary_val& sum = merged[{pid, kind}];
+      for (const auto& v : vals) Accumulate(sum, v);
+    }
+  }
+
+  bpf_map* map = skel_->maps.summary;
   fl_summary_key key{}, next{};
   const void* prev = nullptr;
   while (bpf_map__get_next_key(map, prev, &next, sizeof(next)) == 0) {
@@ -312,14 +357,15 @@ std::vector<std::pair<fl_summary_key, fl_summary_val>> FaultsBpf::ReadSummary()
                              sizeof(fl_summary_val) * vals.size(), 0)) {
       continue;
     }
-    fl_summary_val sum{};
-    for (const auto& v : vals) {
-      sum.count += v.count;
-      sum.total_ns += v.total_ns;
-      if (v.max_ns > sum.max_ns) sum.max_ns = v.max_ns;
-      for (int i = 0; i < FL_HIST_BUCKETS; ++i) sum.hist[i] += v.hist[i];
-    }
-    out.emplace_back(key, sum);
+    fl_summary_val& sum = merged[{key.pid, key.kind}];
+    for (const auto& v : vals) Accumulate(sum, v);
+  }
+  for (const auto& [k, v] : merged) {
+    if (v.count == 0) continue;
+    fl_summary_key sk{};
+    sk.pid = k.first;
+    sk.kind = k.second;
+    out.emplace_back(sk, v);
   }
   return out;
 }

@@ -2,11 +2,13 @@
 # Fault storm: ns per page fault of build/fault-storm run untraced, under
 # `faultline record`, `faultline record --summary`, bpftrace doing the same
 # entry/completion pairing, and `perf trace -F min`. Runs are interleaved
-# (one of each setup per round) and the best of ROUNDS is kept per setup, so
-# a noisy machine (other builds) hurts every setup alike; compare the ratios.
+# (one of each setup per round), and the best and the median of ROUNDS are
+# printed per setup, so a noisy machine (other builds) hurts every setup
+# alike; compare the ratios. "cpu" is the faulting thread's CPU time, "wall"
+# the elapsed time (which also counts waiting for a CPU on a busy machine).
 #
 #   sudo bench/fault-storm/run.sh [BUILD_DIR] [ROUNDS] [MIB]
-#   (defaults: build 5 1024; SETUPS="untraced faultline summary bpftrace perf"
+#   (defaults: build 11 512; SETUPS="untraced faultline summary bpftrace perf"
 #   picks setups)
 #
 # Also prints, for the streaming run, the collector's events and trace bytes
@@ -14,8 +16,8 @@
 set -euo pipefail
 
 build=${1:-build}
-rounds=${2:-5}
-mib=${3:-1024}
+rounds=${2:-11}
+mib=${3:-512}
 setups=${SETUPS:-"untraced faultline summary bpftrace perf"}
 storm="$build/fault-storm"
 faultline="$build/faultline"
@@ -61,26 +63,37 @@ run_one() {  # setup -> prints best_ns_per_fault of one fault-storm run
   echo "$cpu $wall"
 }
 
-better() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(b == "" || a < b) }'; }
-
 declare -A best_cpu best_wall
+results="$tmp/results"
 for ((r = 1; r <= rounds; r++)); do
   for s in $setups; do
     read -r cpu wall < <(run_one "$s")
     [[ -n ${cpu:-} && -n ${wall:-} ]] ||
       { echo "run.sh: $s produced no result" >&2; exit 1; }
-    better "$cpu" "${best_cpu[$s]:-}" && best_cpu[$s]=$cpu
-    better "$wall" "${best_wall[$s]:-}" && best_wall[$s]=$wall
+    echo "$s $cpu $wall" >> "$results"
   done
 done
 
+# Per setup: best and median of the per-run values (CPU and wall).
+agg() {  # setup column(2=cpu,3=wall) best|median
+  awk -v s="$1" -v c="$2" '$1 == s { print $c }' "$results" | sort -g |
+    awk -v w="$3" '{ v[NR] = $1 } END {
+      if (w == "best") print v[1];
+      else if (NR % 2) print v[(NR + 1) / 2];
+      else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
-echo "fault-storm ${mib} MiB, best of $rounds interleaved rounds"
-printf '%-10s %14s %6s %14s %6s\n' setup cpu-ns/fault ratio wall-ns/fault ratio
+echo "fault-storm ${mib} MiB, $rounds interleaved rounds; ns per fault (ratio to untraced)"
+printf '%-10s %18s %18s %18s %18s\n' setup "cpu best" "cpu median" "wall best" "wall median"
 for s in $setups; do
-  printf '%-10s %14s %6s %14s %6s\n' "$s" \
-    "${best_cpu[$s]}" "$(ratio "${best_cpu[$s]}" "${best_cpu[untraced]:-0}")" \
-    "${best_wall[$s]}" "$(ratio "${best_wall[$s]}" "${best_wall[untraced]:-0}")"
+  line=$(printf '%-10s' "$s")
+  for col in "2 best" "2 median" "3 best" "3 median"; do
+    read -r c w <<< "$col"
+    v=$(agg "$s" "$c" "$w")
+    b=$(agg untraced "$c" "$w" 2>/dev/null || true)
+    line+=$(printf ' %10s (%5s)' "$v" "$(ratio "$v" "${b:-0}")")
+  done
+  echo "$line"
 done
 if [[ -f $tmp/faultline.err ]]; then
   echo

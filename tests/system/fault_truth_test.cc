@@ -40,11 +40,14 @@ class FaultTruthTest : public ::testing::Test {
 
   // Records `touch ARGS...`; returns the helper's JSON lines and fills
   // report_ from `faultline report --format json`.
-  std::vector<json> RecordTouch(const std::vector<std::string>& touch_args) {
+  std::vector<json> RecordTouch(const std::vector<std::string>& touch_args,
+                                const std::vector<std::string>& flags = {}) {
     std::string trace = (dir_ / "t.flt").string();
     std::vector<std::string> argv = {ft::BuildPath("faultline"), "record",
-                                     "-o", trace, "--",
-                                     ft::BuildPath("tests/helpers/touch")};
+                                     "-o", trace};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("--");
+    argv.push_back(ft::BuildPath("tests/helpers/touch"));
     argv.insert(argv.end(), touch_args.begin(), touch_args.end());
     ft::RunResult rec = ft::Run(argv, std::chrono::seconds(120));
     EXPECT_FALSE(rec.timed_out);
@@ -179,6 +182,24 @@ TEST_F(FaultTruthTest, FaultsEndingInSigsegvAreIncompleteAndDoNotPoison) {
   ExpectWithinOnePercent(p["minor"].get<int64_t>(),
                          (*l)["minflt"].get<int64_t>(), "minor");
   EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), kPages);
+}
+
+TEST_F(FaultTruthTest, SummaryModeCountsMatchTheKernel) {
+  constexpr int kPages = 20000;
+  auto lines = RecordTouch({"cow", std::to_string(kPages)}, {"--summary"});
+  const json* final = Line(lines, "cow-child-final");
+  const json* parent = Line(lines, "cow-parent");
+  ASSERT_TRUE(final && parent);
+  EXPECT_TRUE(report_["trace"]["summary_mode"].get<bool>());
+  json c = Process((*final)["pid"].get<int>());
+  json p = Process((*parent)["pid"].get<int>());
+  ASSERT_FALSE(c.is_null());
+  ASSERT_FALSE(p.is_null());
+  ExpectWithinOnePercent(c["minor"].get<int64_t>(),
+                         (*final)["minflt"].get<int64_t>(), "child minor");
+  ExpectWithinOnePercent(p["minor"].get<int64_t>(),
+                         (*parent)["minflt"].get<int64_t>(), "parent minor");
+  EXPECT_GT(report_["faults"]["latency_ns"]["p50"].get<int64_t>(), 0);
 }
 
 }  // namespace
