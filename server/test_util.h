@@ -10,11 +10,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include <cctype>
 #include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
 #include <future>
-#include <optional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -216,6 +222,130 @@ class HttpReader {
   std::string buf_;
   bool eof_ = false;
   int error_ = 0;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// A blocking nghttp2 client session on a socket (or socketpair end).
+struct StreamResult {
+  int status = 0;
+  std::string body;
+  bool closed = false;
+  uint32_t error_code = 0;
+  Clock::time_point closed_at;
+};
+
+class H2Client {
+ public:
+  explicit H2Client(int fd) : fd_(fd) {
+    nghttp2_session_callbacks* cbs;
+    nghttp2_session_callbacks_new(&cbs);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, OnHeader);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, OnData);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, OnClose);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, OnFrame);
+    nghttp2_session_client_new(&session_, cbs, this);
+    nghttp2_session_callbacks_del(cbs);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~H2Client() {
+    nghttp2_session_del(session_);
+    close(fd_);
+  }
+
+  int32_t Get(const std::string& path) {
+    nghttp2_nv nva[] = {Nv(":method", "GET"), Nv(":scheme", "http"),
+                        Nv(":authority", "test"), Nv(":path", path)};
+    int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, nullptr,
+                                        nullptr);
+    streams_[id];
+    return id;
+  }
+
+  // Sends what is queued, reads and processes input until `done()` or the
+  // timeout. Returns done().
+  bool RunUntil(const std::function<bool()>& done, int timeout_ms = 5000) {
+    auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!done()) {
+      if (!Pump()) return done();
+      if (Clock::now() > end) return false;
+    }
+    return true;
+  }
+  bool StreamDone(int32_t id) { return streams_[id].closed; }
+  StreamResult& stream(int32_t id) { return streams_[id]; }
+  const std::vector<std::pair<int32_t, uint32_t>>& goaways() const {
+    return goaways_;
+  }
+  bool eof() const { return eof_; }
+  nghttp2_session* session() { return session_; }
+  int ping_acks() const { return ping_acks_; }
+
+ private:
+  static nghttp2_nv Nv(const char* n, std::string_view v) {
+    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())),
+                      std::strlen(n), v.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+  static H2Client* Self(void* p) { return static_cast<H2Client*>(p); }
+  static int OnHeader(nghttp2_session*, const nghttp2_frame* f,
+                      const uint8_t* name, size_t namelen, const uint8_t* value,
+                      size_t valuelen, uint8_t, void* user) {
+    if (std::string_view(reinterpret_cast<const char*>(name), namelen) ==
+        ":status") {
+      Self(user)->streams_[f->hd.stream_id].status = std::stoi(
+          std::string(reinterpret_cast<const char*>(value), valuelen));
+    }
+    return 0;
+  }
+  static int OnData(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d,
+                    size_t len, void* user) {
+    Self(user)->streams_[id].body.append(reinterpret_cast<const char*>(d), len);
+    return 0;
+  }
+  static int OnClose(nghttp2_session*, int32_t id, uint32_t err, void* user) {
+    auto& s = Self(user)->streams_[id];
+    s.closed = true;
+    s.error_code = err;
+    s.closed_at = Clock::now();
+    return 0;
+  }
+  static int OnFrame(nghttp2_session*, const nghttp2_frame* f, void* user) {
+    if (f->hd.type == NGHTTP2_GOAWAY) {
+      Self(user)->goaways_.emplace_back(f->goaway.last_stream_id,
+                                        f->goaway.error_code);
+    } else if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)) {
+      ++Self(user)->ping_acks_;
+    }
+    return 0;
+  }
+  // One round: flush output, wait up to 50 ms for input, feed it.
+  bool Pump() {
+    const uint8_t* data;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
+      if (!SendAll(fd_, std::string_view(
+                                     reinterpret_cast<const char*>(data), n)))
+        return false;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) return true;
+    uint8_t buf[65536];
+    ssize_t r = recv(fd_, buf, sizeof(buf), 0);
+    if (r == 0) {
+      eof_ = true;
+      return false;
+    }
+    if (r < 0) return errno == EAGAIN || errno == EINTR;
+    return nghttp2_session_mem_recv(session_, buf, static_cast<size_t>(r)) >= 0;
+  }
+
+  int fd_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, StreamResult> streams_;
+  std::vector<std::pair<int32_t, uint32_t>> goaways_;
+  int ping_acks_ = 0;
+  bool eof_ = false;
 };
 
 }  // namespace faultline::server::testing
