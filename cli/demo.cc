@@ -166,6 +166,7 @@ struct PatternResult {
   uint64_t drain_completed = 0, drain_failed = 0, drain_refused = 0,
            drain_retried = 0;
   uint64_t requests_cut = 0;
+  int64_t server_completed = -1;  // the server's own count, -1 if unknown
 };
 
 struct LoadSpec {
@@ -276,6 +277,9 @@ PatternResult RunPattern(const Options& o, const fs::path& bin_dir,
     try {
       Json stats = Json::parse(log.substr(at + 24, log.find('\n', at) - at - 24));
       r.requests_cut = U(stats, "requests_cut");
+      if (stats.contains("requests_completed")) {
+        r.server_completed = stats["requests_completed"].get<int64_t>();
+      }
     } catch (const std::exception&) {
     }
   }
@@ -339,13 +343,26 @@ void PrintComparison(const std::vector<PatternResult>& results,
         static_cast<unsigned long long>(r.drain_retried),
         static_cast<unsigned long long>(r.requests_cut));
   }
+  for (const auto& r : results) {
+    if (!r.ok) continue;
+    if (r.server_completed < 0) {
+      std::printf("%s: the server printed no stats line\n", r.pattern.c_str());
+    } else if (static_cast<uint64_t>(r.server_completed) != r.completed) {
+      std::printf(
+          "%s: MISMATCH: the load generators completed %llu requests, the "
+          "server says %lld\n",
+          r.pattern.c_str(), static_cast<unsigned long long>(r.completed),
+          static_cast<long long>(r.server_completed));
+    }
+  }
   std::printf(
       "\nfaults/req and fault us/req: the server's page faults (every process "
       "and thread of the pattern, from its trace) over the requests it "
       "completed; lost ev: trace events lost while recording. After SIGTERM, "
       "'refused' are requests whose safe retry found the listener closed "
       "(never accepted); 'cut' are requests the server cut at its drain "
-      "timeout.\nTraces, load accounting and reports (text, json) are in "
+      "timeout. Request counts of the load generators and of the server "
+      "agree unless a line above says they do not.\nTraces, load accounting and reports (text, json) are in "
       "%s/.\n",
       o.out.c_str());
 }
@@ -440,6 +457,10 @@ int RunDemo(const std::vector<std::string>& args) {
   PrintComparison(results, o);
   for (const auto& r : results) {
     if (!r.ok) return 1;
+    if (r.server_completed >= 0 &&
+        static_cast<uint64_t>(r.server_completed) != r.completed) {
+      return 1;
+    }
   }
   return 0;
 }
