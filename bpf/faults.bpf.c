@@ -27,6 +27,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u8 filter_tgid;   /* 1: only tgids in map "targets" */
 const volatile __u8 summary_mode;  /* 1: aggregate in "summary", no stream */
 const volatile __u8 with_stacks;   /* 1: user stack ids in "stacks" */
+const volatile __u32 self_tgid;    /* the collector: never traced */
 
 /* Traced processes (tgid -> 1). Filled by the collector; children of
  * targets are added at fork and removed when their thread group dies. */
@@ -158,6 +159,8 @@ static __always_inline struct fl_cpu_stats *stats(void)
 
 static __always_inline int is_target_tgid(__u32 tgid)
 {
+	if (tgid == self_tgid)
+		return 0;
 	if (!filter_tgid)
 		return 1;
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;

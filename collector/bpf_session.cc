@@ -79,6 +79,8 @@ Result<std::unique_ptr<FaultsBpf>> FaultsBpf::Open(const BpfSettings& s) {
   skel->rodata->filter_tgid = s.filter;
   skel->rodata->summary_mode = s.summary;
   skel->rodata->with_stacks = s.stacks;
+  // The collector's own faults (writing the trace) are not traced.
+  skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
   int err = bpf_map__set_max_entries(skel->maps.events, s.ring_bytes);
   if (err) return std::unexpected(ErrnoError("size the ring buffer", err));
   if (!s.stacks) bpf_map__set_max_entries(skel->maps.stacks, 1);
