@@ -1,13 +1,27 @@
 // Graceful shutdown of faultline-server under faultline-load: SIGTERM in
-// the middle of a run must lose no request. faultline-load must report zero
-// failed requests, retries only of the protocol-safe kinds, and a completed
-// count equal to the server's own (the JSON counters it prints on exit).
+// the middle of a closed-loop run.
+//
+// HTTP/2 (every pattern): no request may fail at all. faultline-load must
+// report zero failed, zero in flight, no HTTP/1.1-style retry, and a
+// completed count equal to the server's own (the JSON counters it prints on
+// exit), with no request cut.
+//
+// HTTP/1.1 keep-alive (every pattern): no request that the server accepted
+// may be lost. A request can still fail here without the server losing it:
+// the server closes a keep-alive connection it considers idle while the
+// client's next request is already on the wire; the client retries it
+// (keepalive_closed, RFC 9112 section 9.3.1) and the retry finds the
+// listener closed (connect_refused). So: every failure is connect_refused,
+// each one followed a protocol-safe retry, and completed == the server's
+// count. The strict form (zero failed) is kept, disabled, as the stronger
+// property that the server does not meet today.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -22,12 +36,16 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// {pattern, protocol}
-class LoadServerShutdownTest
-    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+struct ShutdownRun {
+  json load;          // faultline-load --json
+  json server_stats;  // faultline-server's "stats {...}" line
+};
 
-TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
-  const auto& [pattern, protocol] = GetParam();
+// Starts the server, puts it under closed-loop load, SIGTERMs it 1.5 s in,
+// and checks what must hold for any protocol. Fatal failures and skips
+// propagate to the caller through HasFatalFailure()/IsSkipped().
+void RunShutdown(const std::string& pattern, const std::string& protocol,
+                 std::optional<ShutdownRun>* out) {
   const std::string server_bin = testing::BuildPath("faultline-server");
   const std::string load_bin = testing::BuildPath("faultline-load");
   if (access(server_bin.c_str(), X_OK) != 0) GTEST_SKIP() << server_bin << " is not built";
@@ -42,9 +60,7 @@ TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
   const std::string url = "http://127.0.0.1:" + m[1].str() + "/";
 
   std::vector<std::string> args = {load_bin, url, "-c", "8", "-d", "20", "--timeout", "10", "--json"};
-  if (protocol == "h2") {
-    args.insert(args.end(), {"--h2", "--streams", "4"});
-  }
+  if (protocol == "h2") args.insert(args.end(), {"--h2", "--streams", "4"});
   testing::Child load = testing::Child::Spawn(args);
   std::this_thread::sleep_for(milliseconds(1500));
   ASSERT_TRUE(load.Running()) << load.StderrSoFar();
@@ -57,35 +73,79 @@ TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
   EXPECT_EQ(server_result.exit_code, 0) << server_result.err;
   ASSERT_EQ(load_result.exit_code, 0) << load_result.err;
 
-  json j = json::parse(load_result.out, nullptr, false);
-  ASSERT_FALSE(j.is_discarded()) << load_result.out;
+  ShutdownRun run;
+  run.load = json::parse(load_result.out, nullptr, false);
+  ASSERT_FALSE(run.load.is_discarded()) << load_result.out;
+  std::smatch s;
+  ASSERT_TRUE(std::regex_search(server_result.err, s, std::regex(R"(stats (\{.*\}))")))
+      << server_result.err;
+  run.server_stats = json::parse(s[1].str(), nullptr, false);
+  ASSERT_FALSE(run.server_stats.is_discarded()) << s[1].str();
+
+  const json& j = run.load;
   SCOPED_TRACE(j.dump());
   EXPECT_GT(j["completed"].get<uint64_t>(), 0u);
-  EXPECT_EQ(j["failed"].get<uint64_t>(), 0u);
   EXPECT_EQ(j["in_flight_at_end"].get<uint64_t>(), 0u);
-  EXPECT_EQ(j["sent"].get<uint64_t>(), j["completed"].get<uint64_t>());
+  EXPECT_EQ(j["sent"].get<uint64_t>(),
+            j["completed"].get<uint64_t>() + j["failed"].get<uint64_t>());
   // It stopped because the listener was gone, long before -d 20.
   EXPECT_NE(j["stop_reason"].get<std::string>().find("refused"), std::string::npos);
+  // The server's own count agrees exactly, and it cut nothing.
+  EXPECT_EQ(run.server_stats["requests_completed"].get<uint64_t>(), j["completed"].get<uint64_t>())
+      << run.server_stats.dump();
+  EXPECT_EQ(run.server_stats["requests_cut"].get<uint64_t>(), 0u) << run.server_stats.dump();
+  *out = std::move(run);
+}
+
+using Param = std::tuple<std::string, std::string>;  // {pattern, protocol}
+
+class LoadServerShutdownTest : public ::testing::TestWithParam<Param> {};
+
+// Strict: zero failed, and retries only of the kinds of this protocol.
+TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
+  const auto& [pattern, protocol] = GetParam();
+  std::optional<ShutdownRun> run;
+  RunShutdown(pattern, protocol, &run);
+  if (HasFatalFailure() || IsSkipped() || !run) return;
+  const json& j = run->load;
+  SCOPED_TRACE(j.dump());
+  EXPECT_EQ(j["failed"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["sent"].get<uint64_t>(), j["completed"].get<uint64_t>());
   if (protocol == "h2") {
     EXPECT_EQ(j["retried_by_reason"]["keepalive_closed"].get<uint64_t>(), 0u);
   } else {
     EXPECT_EQ(j["retried_by_reason"]["goaway"].get<uint64_t>(), 0u);
     EXPECT_EQ(j["retried_by_reason"]["refused_stream"].get<uint64_t>(), 0u);
   }
-
-  // The server's own count ("stats {...}" on stderr) agrees exactly.
-  std::smatch s;
-  ASSERT_TRUE(std::regex_search(server_result.err, s, std::regex(R"(stats (\{.*\}))")))
-      << server_result.err;
-  json stats = json::parse(s[1].str(), nullptr, false);
-  ASSERT_FALSE(stats.is_discarded()) << s[1].str();
-  EXPECT_EQ(stats["requests_completed"].get<uint64_t>(), j["completed"].get<uint64_t>());
-  EXPECT_EQ(stats["requests_cut"].get<uint64_t>(), 0u);
 }
 
-std::string ParamName(
-    const ::testing::TestParamInfo<std::tuple<std::string, std::string>>& info) {
+class LoadServerShutdownH1Test : public ::testing::TestWithParam<std::string> {};
+
+// HTTP/1.1 keep-alive: no accepted request lost (see the top of the file).
+TEST_P(LoadServerShutdownH1Test, SigtermUnderLoadLosesNoAcceptedRequest) {
+  std::optional<ShutdownRun> run;
+  RunShutdown(GetParam(), "h1", &run);
+  if (HasFatalFailure() || IsSkipped() || !run) return;
+  const json& j = run->load;
+  SCOPED_TRACE(j.dump());
+  const uint64_t refused = j["failed_by_reason"]["connect_refused"].get<uint64_t>();
+  EXPECT_EQ(j["failed"].get<uint64_t>(), refused);
+  EXPECT_LE(refused, j["retried_by_reason"]["keepalive_closed"].get<uint64_t>());
+  EXPECT_EQ(j["retried_by_reason"]["goaway"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["retried_by_reason"]["refused_stream"].get<uint64_t>(), 0u);
+  RecordProperty("refused_after_safe_retry", std::to_string(refused));
+}
+
+std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
   std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
+  for (char& c : name) {
+    if (c == '-') c = '_';
+  }
+  return name;
+}
+
+std::string PatternName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string name = info.param;
   for (char& c : name) {
     if (c == '-') c = '_';
   }
@@ -99,14 +159,13 @@ const auto kPatterns = ::testing::Values("event-loop", "acceptor-workers", "disp
 INSTANTIATE_TEST_SUITE_P(H2, LoadServerShutdownTest,
                          ::testing::Combine(kPatterns, ::testing::Values("h2")), ParamName);
 
+INSTANTIATE_TEST_SUITE_P(H1KeepAlive, LoadServerShutdownH1Test, kPatterns, PatternName);
+
 // Disabled until faultline-server answers, rather than discards, a request
-// that arrives on a keep-alive connection it is closing at SIGTERM. Today,
-// in most runs of every pattern, a closed-loop client's next request is
-// already on the wire when the server closes the "idle" connection; the
-// client retries it (keepalive_closed, as RFC 9112 section 9.3.1 allows),
-// the retry finds the listener closed, and the request is lost:
-// failed_by_reason.connect_refused == retried_by_reason.keepalive_closed > 0.
-// Run with --gtest_also_run_disabled_tests to see it.
+// that arrives on a keep-alive connection it is closing at SIGTERM; today
+// most runs of every pattern fail it with failed_by_reason.connect_refused
+// == retried_by_reason.keepalive_closed > 0. Run with
+// --gtest_also_run_disabled_tests to see it.
 INSTANTIATE_TEST_SUITE_P(DISABLED_H1KeepAlive, LoadServerShutdownTest,
                          ::testing::Combine(kPatterns, ::testing::Values("h1")), ParamName);
 
