@@ -24,6 +24,7 @@ struct Connection::Stream {
   bool body_too_large = false;
   bool started = false;
   bool responded = false;
+  int64_t created_ns = 0;
   int64_t start_ns = 0;
   Response resp;
   size_t sent = 0;
@@ -223,6 +224,7 @@ Connection::Stream* Connection::FindStream(int32_t id) {
 Connection::Stream* Connection::NewStream(int32_t id) {
   auto s = std::make_unique<Stream>();
   s->id = id;
+  s->created_ns = loop_->now();
   Stream* p = s.get();
   streams_[id] = std::move(s);
   return p;
@@ -764,6 +766,22 @@ void Connection::OnTick(int64_t now) {
   if (proto_ == Proto::kHttp2) {
     if (goaway_phase_ == 1 && now - goaway1_ns_ >= cfg.goaway_ping_timeout_ns) {
       final_goaway_due_ = true;
+      Advance();
+      if (state_ != State::kOpen) return;
+    }
+    // A request whose headers or body trickle in for longer than the header
+    // timeout is cancelled (the HTTP/2 counterpart of 408).
+    bool cancelled = false;
+    for (auto& [id, st] : streams_) {
+      if (!st->started && !st->responded && st->created_ns != 0 &&
+          now - st->created_ns > cfg.header_timeout_ns) {
+        st->created_ns = 0;
+        nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id,
+                                  NGHTTP2_CANCEL);
+        cancelled = true;
+      }
+    }
+    if (cancelled) {
       Advance();
     } else if (goaway_phase_ == 0 && !OutputPending() &&
                now - last_activity_ns_ > cfg.idle_timeout_ns &&

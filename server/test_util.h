@@ -272,6 +272,20 @@ class H2Client {
     }
     return true;
   }
+  // A POST whose body never comes (the data source defers forever).
+  int32_t PostStalled(const std::string& path) {
+    nghttp2_nv nva[] = {Nv(":method", "POST"), Nv(":scheme", "http"),
+                        Nv(":authority", "test"), Nv(":path", path)};
+    nghttp2_data_provider prd;
+    prd.source.ptr = nullptr;
+    prd.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t,
+                           uint32_t*, nghttp2_data_source*,
+                           void*) -> ssize_t { return NGHTTP2_ERR_DEFERRED; };
+    int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, &prd,
+                                        nullptr);
+    streams_[id];
+    return id;
+  }
   bool StreamDone(int32_t id) { return streams_[id].closed; }
   StreamResult& stream(int32_t id) { return streams_[id]; }
   const std::vector<std::pair<int32_t, uint32_t>>& goaways() const {

@@ -227,7 +227,7 @@ TEST(ServerHttp1, HeadHasLengthButNoBody) {
 
 TEST(ServerHttp1, SlowClientGets408AndOthersAreServed) {
   ServerConfig cfg;
-  cfg.header_timeout_ns = 300'000'000;
+  cfg.header_timeout_ns = 1'000'000'000;
   TestServer srv(cfg);
   Fd slow(Connect(srv.port()));
   ASSERT_TRUE(SendAll(slow.get(), "GET / HTTP/1.1\r\nHo"));
@@ -237,13 +237,13 @@ TEST(ServerHttp1, SlowClientGets408AndOthersAreServed) {
   ASSERT_TRUE(SendAll(fast.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   HttpReader frd(fast.get());
   ASSERT_TRUE(frd.Next());
-  EXPECT_LT(MsSince(t0), 250);
+  EXPECT_LT(MsSince(t0), 800);
 
   HttpReader rd(slow.get());
   auto r = rd.Next(3000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 408);
-  EXPECT_GE(MsSince(t0), 250);
+  EXPECT_GE(MsSince(t0), 900);
   EXPECT_TRUE(rd.WaitEof());
 }
 
@@ -263,19 +263,19 @@ TEST(ServerHttp1, SleepDoesNotBlockOtherConnectionsOnOneLoop) {
   Fd a(Connect(srv.port()));
   Fd b(Connect(srv.port()));
   auto t0 = Clock::now();
-  ASSERT_TRUE(SendAll(a.get(), "GET /sleep?ms=600 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendAll(a.get(), "GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   HttpReader rb(b.get());
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(SendAll(b.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
     ASSERT_TRUE(rb.Next());
   }
-  EXPECT_LT(MsSince(t0), 400);
+  EXPECT_LT(MsSince(t0), 1000);
   HttpReader ra(a.get());
   auto r = ra.Next();
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, "slept 600 ms\n");
-  EXPECT_GE(MsSince(t0), 590);
+  EXPECT_EQ(r->body, "slept 1500 ms\n");
+  EXPECT_GE(MsSince(t0), 1490);
 }
 
 TEST(ServerHttp1, DispatchPoolAnswersThroughTheLoop) {
@@ -302,15 +302,15 @@ TEST(ServerHttp1, ShutdownClosesIdleAndMarksInFlight) {
   ASSERT_TRUE(SendAll(idle.get(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   ASSERT_TRUE(ri.Next());
   ASSERT_TRUE(
-      SendAll(busy.get(), "GET /sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"));
+      SendAll(busy.get(), "GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   srv.RunOnLoop([](Loop* l) {
     l->CloseListeners();
     l->DrainConnections();
   });
   auto t0 = Clock::now();
-  EXPECT_TRUE(ri.WaitEof(2000));  // Idle keep-alive: closed at once.
-  EXPECT_LT(MsSince(t0), 200);
+  EXPECT_TRUE(ri.WaitEof(3000));  // Idle keep-alive: closed at once,
+  EXPECT_LT(MsSince(t0), 1000);    // not after the busy one.
   HttpReader rb(busy.get());
   auto r = rb.Next();
   ASSERT_TRUE(r);
