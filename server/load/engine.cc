@@ -965,8 +965,8 @@ void Worker::Run() {
       break;
     }
     if (o.rate > 0) {
-      if (NoMoreNew()) {
-        due_.clear();  // scheduled, never sent
+      if (shared_->stop_new.load(std::memory_order_relaxed)) {
+        due_.clear();  // scheduled, never sent: they do not exist
       } else {
         Schedule(now);
       }

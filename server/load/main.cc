@@ -15,7 +15,13 @@ void OnSignal(int) { g_interrupted.store(true); }
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace faultline::load;
+  using faultline::load::HelpText;
+  using faultline::load::ParseOptions;
+  using faultline::load::PathWeight;
+  using faultline::load::ReportInfo;
+  using faultline::load::RunLoad;
+  using faultline::load::RunResult;
+  using faultline::load::Stats;
   auto options = ParseOptions(argc, argv);
   if (!options) {
     std::fprintf(stderr, "faultline-load: %s\n", options.error().message.c_str());

@@ -198,6 +198,24 @@ TEST(LoadEngine, BodiesAndStatusClasses) {
   EXPECT_EQ(r.stats.connections_opened, 1u);
 }
 
+// Open loop with -n: exactly n requests, paced at --rate, even when the
+// server is slower than the rate and requests queue behind the schedule.
+TEST(LoadEngine, OpenLoopSendsExactlyNAtRate) {
+  ScriptedServer server([&](int, int fd) {
+    while (ReadRequest(fd)) {
+      usleep(1500);
+      WriteAll(fd, kOk);
+    }
+  });
+  RunResult r = RunLoad(MustParse({Url(server.port()), "-c", "1", "-n", "200", "--rate", "1000"}));
+  ExpectBalanced(r.stats);
+  EXPECT_EQ(r.stats.sent, 200u);
+  EXPECT_EQ(r.stats.completed(), 200u);
+  // 200 requests at 1000/s: the last is due 199 ms after the start.
+  EXPECT_GE(r.elapsed_s, 0.199);
+  EXPECT_LT(r.elapsed_s, 2.0);
+}
+
 // Nothing listens: no request is sent, the refusal is reported, and the run
 // ends at once instead of retrying forever.
 TEST(LoadEngine, RefusedConnectStops) {
