@@ -147,6 +147,19 @@ TEST_F(RecordCliTest, DeadPidExitsTwo) {
       << r.err;
 }
 
+TEST_F(RecordCliTest, UnwritableOutputExitsTwoAndDoesNotRunTheCommand) {
+  NeedRoot();
+  std::string marker = (dir_ / "ran").string();
+  ft::RunResult r = ft::Run({Faultline(), "record", "-o",
+                             (dir_ / "no-such-dir" / "t.flt").string(), "--",
+                             "touch", marker},
+                            seconds(20));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("no-such-dir"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "the command ran";
+}
+
 TEST_F(RecordCliTest, CommandNotFoundExits127) {
   NeedRoot();
   ft::RunResult r = ft::Run(
