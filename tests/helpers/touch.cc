@@ -11,6 +11,9 @@
 //                        and the parent adds a "cow-child-final" line with
 //                        the child's totals at its death (wait4)
 //   touch stack KB       recurse until KB KiB of stack are in use
+//   touch populate N     mmap N anonymous pages with MAP_POPULATE: the
+//                        kernel faults them in through get_user_pages,
+//                        counted by getrusage but raising no perf event
 //   touch segv N         write to N PROT_NONE pages; a SIGSEGV handler
 //                        makes each page writable, so every page takes one
 //                        fault that never completes (SIGSEGV) and then one
@@ -149,6 +152,18 @@ int Stack(long kb) {
   return 0;
 }
 
+int Populate(long n) {
+  long ps = PageSize();
+  Faults before = Now();
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                                    -1, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  Faults after = Now();
+  Print("populate", n, before, after, reinterpret_cast<uintptr_t>(p));
+  return 0;
+}
+
 volatile sig_atomic_t g_signals = 0;
 
 void OnSegv(int, siginfo_t* info, void*) {
@@ -202,7 +217,9 @@ int main(int argc, char** argv) {
   if (mode == "cow" && argc == 3) return Cow(ParseCount(argv[2]));
   if (mode == "stack" && argc == 3) return Stack(ParseCount(argv[2]));
   if (mode == "segv" && argc == 3) return Segv(ParseCount(argv[2]));
+  if (mode == "populate" && argc == 3) return Populate(ParseCount(argv[2]));
   std::fprintf(stderr,
-               "usage: touch anon N | file PATH N | cow N | stack KB | segv N\n");
+               "usage: touch anon N | file PATH N | cow N | stack KB | segv N | "
+               "populate N\n");
   return 2;
 }
