@@ -198,8 +198,9 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
       argv.insert(argv.end(), {"--h2", "--streams", "4"});
     }
   } else {
-    argv = {"h2load", "-D", "4", "-c", std::to_string(kConnections), "-T", "8",
-            "-r", "2", url};
+    // The same rate as above: 375 requests/s per connection.
+    argv = {"h2load", "-D", "4", "-c", std::to_string(kConnections),
+            "--rps", "375", "-T", "8", url};
     if (h2) {
       argv.insert(argv.end(), {"-m", "4"});
     } else {
