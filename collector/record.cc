@@ -220,6 +220,7 @@ class Recorder {
  private:
   Result<void> Snapshot(uint32_t pid, uint64_t ts_ns);
   int OnRecord(const void* data, size_t size);
+  const void* WithMmapPath(const void* data, size_t size);
   std::string FormatSize(uint64_t bytes) const;
 
   const RecordOptions& opts_;
@@ -251,46 +252,40 @@ Result<void> Recorder::Snapshot(uint32_t pid, uint64_t ts_ns) {
   return {};
 }
 
+// For an FL_EV_MMAP of a file: the record with `path` filled in, in
+// scratch_; else `data` itself. The kernel side cannot turn an fd into a
+// path here (no bpf_d_path outside fentry), so it comes from
+// /proc/PID/map_files while the range is mapped, or, when ld.so has mapped
+// segments over the range since, from the file now mapped at its start.
+const void* Recorder::WithMmapPath(const void* data, size_t size) {
+  if (size < sizeof(fl_mmap)) return data;
+  const auto* m = static_cast<const fl_mmap*>(data);
+  if (m->hdr.type != FL_EV_MMAP || m->fd < 0 || m->path[0] != 0) return data;
+  uint64_t end = m->start + ((m->len + 4095) & ~4095ull);
+  std::string path = MappedFilePath(m->pid, m->start, end);
+  if (path.empty()) {
+    for (const MapsEntry& e : ReadMaps(m->pid)) {
+      if (e.start <= m->start && m->start < e.end && !e.path.empty() &&
+          e.path[0] == '/') {
+        path = e.path;
+        break;
+      }
+    }
+  }
+  if (path.empty()) return data;
+  scratch_.assign(static_cast<const uint8_t*>(data),
+                  static_cast<const uint8_t*>(data) + size);
+  auto* copy = reinterpret_cast<fl_mmap*>(scratch_.data());
+  std::snprintf(copy->path, sizeof(copy->path), "%s", path.c_str());
+  return scratch_.data();
+}
+
 int Recorder::OnRecord(const void* data, size_t size) {
   if (record_error_) return -1;
   if (size < sizeof(fl_hdr)) return 0;
   fl_hdr hdr;
   std::memcpy(&hdr, data, sizeof(hdr));
-  Result<void> r;
-  if (hdr.type == FL_EV_MMAP && size >= sizeof(fl_mmap)) {
-    // The kernel side cannot resolve an fd to a path here (no bpf_d_path
-    // outside fentry): fill it from /proc/PID/map_files while it is mapped.
-    const auto* m = static_cast<const fl_mmap*>(data);
-    if (m->fd >= 0 && m->path[0] == 0) {
-      uint64_t end = m->start + ((m->len + 4095) & ~4095ull);
-      std::string path = MappedFilePath(m->pid, m->start, end);
-      if (path.empty()) {
-        // The mapping was split or remapped since (ld.so maps a library
-        // whole, then maps its segments over it): take the file now mapped
-        // at its start, if any.
-        for (const MapsEntry& e : ReadMaps(m->pid)) {
-          if (e.start <= m->start && m->start < e.end && !e.path.empty() &&
-              e.path[0] == '/') {
-            path = e.path;
-            break;
-          }
-        }
-      }
-      if (!path.empty()) {
-        scratch_.assign(static_cast<const uint8_t*>(data),
-                        static_cast<const uint8_t*>(data) + size);
-        auto* copy = reinterpret_cast<fl_mmap*>(scratch_.data());
-        std::snprintf(copy->path, sizeof(copy->path), "%s", path.c_str());
-        r = writer_->AddRecord(scratch_.data(), scratch_.size());
-      } else {
-        r = writer_->AddRecord(data, size);
-      }
-    } else {
-      r = writer_->AddRecord(data, size);
-    }
-  } else {
-    r = writer_->AddRecord(data, size);
-  }
+  Result<void> r = writer_->AddRecord(WithMmapPath(data, size), size);
   if (r && size >= sizeof(fl_task) &&
       (hdr.type == FL_EV_EXEC || hdr.type == FL_EV_FORK)) {
     const auto* t = static_cast<const fl_task*>(data);
