@@ -254,6 +254,14 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
     }
     const uint8_t* payload = stored_.data();
     if (codec == Codec::kZlib) {
+      // deflate cannot expand more than ~1032:1: a larger claim is damage,
+      // and must not make us allocate up to kMaxBlockBytes.
+      if (raw > uint64_t{stored} * 1032 + 64) {
+        ++stats_.corrupt_blocks;
+        Warn(v, name + ": block at byte " + std::to_string(block_offset) +
+                    " claims an impossible size; skipped");
+        continue;
+      }
       raw_.Reserve(raw);
       uLongf out = raw;
       int rc = uncompress(raw_.data(), &out, stored_.data(), stored);
