@@ -215,9 +215,12 @@ TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
       found = true;
       EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
     }
-    // Only the target and its descendants are traced.
-    EXPECT_TRUE(p["pid"] == line["pid"] || p["pid"].get<int>() == target.pid())
-        << "untraced pid " << p["pid"] << " in the report";
+    // Only the target and its descendants are traced: the shell, the
+    // sleeps of its wait loop and the helper (on this machine other
+    // processes fault all the time, so a broken filter shows here).
+    std::string comm = p["comm"].get<std::string>();
+    EXPECT_TRUE(comm == "sh" || comm == "sleep" || comm == "touch")
+        << "pid " << p["pid"] << " (" << comm << ") is not a target";
   }
   EXPECT_TRUE(found) << "the forked helper is missing from the report";
   EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
