@@ -1,7 +1,7 @@
 // Graceful shutdown of faultline-server under faultline-load: SIGTERM in
 // the middle of a closed-loop run.
 //
-// HTTP/2 (every pattern): no request may fail at all. faultline-load must
+// HTTP/2 and HTTP/1.1 with --close (every pattern): no request may fail at all. faultline-load must
 // report zero failed, zero in flight, no HTTP/1.1-style retry, and a
 // completed count equal to the server's own (the JSON counters it prints on
 // exit), with no request cut.
@@ -61,6 +61,7 @@ void RunShutdown(const std::string& pattern, const std::string& protocol,
 
   std::vector<std::string> args = {load_bin, url, "-c", "8", "-d", "20", "--timeout", "10", "--json"};
   if (protocol == "h2") args.insert(args.end(), {"--h2", "--streams", "4"});
+  if (protocol == "h1close") args.push_back("--close");
   testing::Child load = testing::Child::Spawn(args);
   std::this_thread::sleep_for(milliseconds(1500));
   ASSERT_TRUE(load.Running()) << load.StderrSoFar();
@@ -113,6 +114,9 @@ TEST_P(LoadServerShutdownTest, SigtermUnderLoadLosesNothing) {
   EXPECT_EQ(j["sent"].get<uint64_t>(), j["completed"].get<uint64_t>());
   if (protocol == "h2") {
     EXPECT_EQ(j["retried_by_reason"]["keepalive_closed"].get<uint64_t>(), 0u);
+  } else if (protocol == "h1close") {
+    EXPECT_EQ(j["retried"].get<uint64_t>(), 0u);  // no connection is ever reused
+    EXPECT_EQ(j["connections_opened"].get<uint64_t>(), j["sent"].get<uint64_t>());
   } else {
     EXPECT_EQ(j["retried_by_reason"]["goaway"].get<uint64_t>(), 0u);
     EXPECT_EQ(j["retried_by_reason"]["refused_stream"].get<uint64_t>(), 0u);
@@ -158,6 +162,10 @@ const auto kPatterns = ::testing::Values("event-loop", "acceptor-workers", "disp
 
 INSTANTIATE_TEST_SUITE_P(H2, LoadServerShutdownTest,
                          ::testing::Combine(kPatterns, ::testing::Values("h2")), ParamName);
+
+// HTTP/1.1 with a new connection per request (--close): strict.
+INSTANTIATE_TEST_SUITE_P(H1Close, LoadServerShutdownTest,
+                         ::testing::Combine(kPatterns, ::testing::Values("h1close")), ParamName);
 
 INSTANTIATE_TEST_SUITE_P(H1KeepAlive, LoadServerShutdownH1Test, kPatterns, PatternName);
 
