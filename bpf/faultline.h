@@ -184,6 +184,9 @@ struct fl_cpu_stats {
 				* thread (fault started before attach, or
 				* the entry program was skipped) */
 	__u64 summary_full;    /* --summary: updates dropped, map full */
+	__u64 stack_errors;    /* --stacks: faults whose stack could not be
+				* stored (stack_id < 0: -EEXIST for a hash
+				* collision in the stack map, -EFAULT) */
 };
 
 #endif /* FAULTLINE_BPF_FAULTLINE_H_ */

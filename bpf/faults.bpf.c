@@ -97,11 +97,15 @@ struct {
 	__type(value, struct fl_summary_val);
 } sum_vals SEC(".maps");
 
+/* --stacks. A stack map drops a new stack whose hash bucket holds another
+ * one (-EEXIST; BPF_F_REUSE_STACKID would instead re-point ids that earlier
+ * faults carry), so it is sized well above the number of distinct stacks:
+ * 64K buckets of 64 frames, 32 MiB, allocated only with --stacks. */
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
 	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 127 * sizeof(__u64));
+	__uint(value_size, 64 * sizeof(__u64));
 } stacks SEC(".maps");
 
 /* Per-thread state. */
@@ -376,9 +380,16 @@ static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
 	st->fault_ip = ctx->ip;
 	st->fault_err = ctx->error_code;
 	st->fault_flags = flags;
-	if (with_stacks)
+	if (with_stacks) {
 		st->fault_stack = bpf_get_stackid(ctx, &stacks,
 						  BPF_F_USER_STACK);
+		if (st->fault_stack < 0) {
+			struct fl_cpu_stats *s = stats();
+
+			if (s)
+				s->stack_errors++;
+		}
+	}
 	return 0;
 }
 

@@ -469,11 +469,13 @@ Result<int> Recorder::Run() {
   }
   std::vector<trace::CpuCounts> per_cpu;
   uint64_t recorded = 0, lost = 0, incomplete = 0, summary_faults = 0;
+  uint64_t stack_errors = 0;
   for (const auto& s : stats) {
     per_cpu.push_back({s.recorded_events, s.lost_events});
     recorded += s.recorded_events;
     lost += s.lost_events;
     incomplete += s.incomplete;
+    stack_errors += s.stack_errors;
   }
   std::string lost_detail;
   for (size_t cpu = 0; cpu < stats.size(); ++cpu) {
@@ -499,13 +501,19 @@ Result<int> Recorder::Run() {
   getrusage(RUSAGE_SELF, &self);  // the recorder only, not the command
   double cpu_s = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
                  self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+  std::string stacks_note;
+  if (opts_.stacks) {
+    stacks_note = ", " + std::to_string(stack_errors) +
+                  " faults without a stored stack";
+  }
   std::fprintf(stderr,
                "faultline record: %.2f s, %s, %llu lost (%s), %llu faults "
-               "incomplete; wrote %s (%s); recorder CPU %.2f s.\n",
+               "incomplete%s; wrote %s (%s); recorder CPU %.2f s.\n",
                (end - start) / 1e9, what.c_str(),
                static_cast<unsigned long long>(lost), lost_detail.c_str(),
                static_cast<unsigned long long>(incomplete),
-               opts_.output.c_str(), FormatSize(file_bytes).c_str(), cpu_s);
+               stacks_note.c_str(), opts_.output.c_str(),
+               FormatSize(file_bytes).c_str(), cpu_s);
 
   if (!child) return 0;
   if (!child_done && stop_signal != 0) kill(child->pid(), stop_signal);
