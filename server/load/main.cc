@@ -1,4 +1,6 @@
 // faultline-load: an HTTP/1.1 and h2c load generator with exact accounting.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 
@@ -30,6 +32,13 @@ int main(int argc, char** argv) {
   if (options->help) {
     std::fputs(HelpText().c_str(), stdout);
     return 0;
+  }
+  // One descriptor per connection: take the hard limit, so that -c in the
+  // thousands does not fail on the soft default of 1024.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
   }
   std::signal(SIGPIPE, SIG_IGN);
   struct sigaction sa {};
