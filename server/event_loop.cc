@@ -80,9 +80,8 @@ Loop::Loop(const ServerConfig* cfg, WorkerPool* pool) : cfg_(cfg), pool_(pool) {
   epfd_ = epoll_create1(EPOLL_CLOEXEC);
   wakefd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epfd_ < 0 || wakefd_ < 0) {
-    std::fprintf(stderr, "faultline-server: epoll/eventfd: %s\n",
-                 std::strerror(errno));
-    std::abort();
+    init_errno_ = errno;
+    return;
   }
   waker_.loop = this;
   epoll_event ev{};
@@ -95,6 +94,11 @@ Loop::Loop(const ServerConfig* cfg, WorkerPool* pool) : cfg_(cfg), pool_(pool) {
 
 Loop::~Loop() {
   conns_.clear();
+  if (epfd_ < 0 || wakefd_ < 0) {
+    if (epfd_ >= 0) close(epfd_);
+    if (wakefd_ >= 0) close(wakefd_);
+    return;
+  }
   for (auto& l : listeners_)
     if (l->own && (!l->shared_refs || l->shared_refs->fetch_sub(1) == 1))
       close(l->fd);
@@ -143,6 +147,7 @@ void Loop::AddListener(int fd, bool own, bool exclusive, AcceptFn fn,
   l->shared_refs = std::move(shared_refs);
   epoll_event ev{};
   ev.events = EPOLLIN | (exclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
+  l->events = ev.events;
   ev.data.ptr = static_cast<Pollable*>(l.get());
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     std::fprintf(stderr, "faultline-server: epoll_ctl listener: %s\n",
@@ -156,18 +161,28 @@ void Loop::Listener::OnEvent(uint32_t) {
 }
 
 void Loop::Listener::AcceptAll() {
+  if (paused) return;
   for (int i = 0; i < 128; ++i) {
     int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        static std::atomic<int64_t> last_log{0};
-        int64_t now = MonotonicNs();
-        if (now - last_log.load() > 1'000'000'000) {
-          last_log.store(now);
-          std::fprintf(stderr, "faultline-server: accept: %s\n",
-                       std::strerror(errno));
-        }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      int err = errno;
+      static std::atomic<int64_t> last_log{0};
+      int64_t now = MonotonicNs();
+      if (now - last_log.load() > 1'000'000'000) {
+        last_log.store(now);
+        std::fprintf(stderr, "faultline-server: accept: %s%s\n",
+                     std::strerror(err),
+                     err == EMFILE || err == ENFILE
+                         ? " (pausing accept for 200 ms)"
+                         : "");
+      }
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // The queue stays readable: without a pause the loop would spin.
+        // Connections wait in the kernel's accept queue meanwhile.
+        paused = true;
+        epoll_ctl(loop->epfd_, EPOLL_CTL_DEL, fd, nullptr);
       }
       return;
     }
@@ -176,6 +191,17 @@ void Loop::Listener::AcceptAll() {
     } else {
       loop->Adopt(c);
     }
+  }
+}
+
+void Loop::ResumeListeners() {
+  for (auto& l : listeners_) {
+    if (!l->paused) continue;
+    l->paused = false;
+    epoll_event ev{};
+    ev.events = l->events;
+    ev.data.ptr = static_cast<Pollable*>(l.get());
+    epoll_ctl(epfd_, EPOLL_CTL_ADD, l->fd, &ev);
   }
 }
 
@@ -208,11 +234,15 @@ void Loop::Watch(int fd, Pollable* p) {
 
 void Loop::CloseListeners() {
   for (auto& l : listeners_) {
+    l->paused = false;
     l->AcceptAll();  // Whatever the kernel already queued is served.
     epoll_ctl(epfd_, EPOLL_CTL_DEL, l->fd, nullptr);
     bool last = !l->shared_refs || l->shared_refs->fetch_sub(1) == 1;
     if (l->own && last) {
-      if (l->shared_refs) l->AcceptAll();
+      if (l->shared_refs) {
+        l->paused = false;
+        l->AcceptAll();
+      }
       close(l->fd);
     }
     l->fd = -1;
@@ -269,6 +299,7 @@ void Loop::RunTimers() {
 
 void Loop::Tick() {
   next_tick_ns_ = now_ns_ + kTickNs;
+  ResumeListeners();
   if (draining_ && drain_deadline_ns_ != 0 && now_ns_ >= drain_deadline_ns_) {
     drain_deadline_ns_ = 0;
     ForceClose();

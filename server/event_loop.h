@@ -92,6 +92,10 @@ class Loop {
 
   Loop(const ServerConfig* cfg, WorkerPool* pool = nullptr);
   ~Loop();
+  // False if the epoll set or eventfd could not be created (e.g. EMFILE);
+  // init_errno() says why. Such a loop must not be used.
+  bool ok() const { return epfd_ >= 0 && wakefd_ >= 0; }
+  int init_errno() const { return init_errno_; }
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
@@ -153,6 +157,8 @@ class Loop {
     bool own;
     AcceptFn fn;
     std::shared_ptr<std::atomic<int>> shared_refs;
+    uint32_t events = EPOLLIN;
+    bool paused = false;  // Out of fds: out of the epoll set until Tick.
     void OnEvent(uint32_t events) override;
     void AcceptAll();
   };
@@ -169,6 +175,7 @@ class Loop {
 
   void RunTasks();
   void RunTimers();
+  void ResumeListeners();
   void Tick();
   bool Done() const;
 
@@ -176,6 +183,7 @@ class Loop {
   WorkerPool* pool_;
   int epfd_ = -1;
   int wakefd_ = -1;
+  int init_errno_ = 0;
   Waker waker_;
   int64_t now_ns_ = 0;
   int64_t next_tick_ns_ = 0;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <system_error>
 #include <thread>
 
 #include "server/connection.h"
@@ -107,17 +108,28 @@ class ConnThreads {
     Reap();
     auto e = std::make_unique<Entry>();
     e->loop = std::make_unique<Loop>(cfg_);
+    if (!e->loop->ok()) {
+      Refuse(fd, "epoll_create1/eventfd", e->loop->init_errno());
+      return;
+    }
     e->loop->set_exit_when_idle(true);
     Entry* p = e.get();
     std::lock_guard<std::mutex> lock(mu_);
     if (draining_) p->loop->DrainConnections();
     p->loop->Adopt(fd);
     Completion* completion = completion_;
-    p->thread = std::thread([p, completion] {
-      p->loop->Run();
-      p->done.store(true);
-      completion->Done();
-    });
+    try {
+      p->thread = std::thread([p, completion] {
+        p->loop->Run();
+        p->done.store(true);
+        completion->Done();
+      });
+    } catch (const std::system_error& err) {
+      // Out of threads or memory: this connection is closed (its loop
+      // closes the socket), the server goes on.
+      Refuse(-1, "std::thread", err.code().value());
+      return;
+    }
     entries_.push_back(std::move(e));
   }
   void DrainAll() {
@@ -164,6 +176,18 @@ class ConnThreads {
   const Stats& stats() const { return stats_; }
 
  private:
+  static void Refuse(int fd, const char* what, int err) {
+    if (fd >= 0) close(fd);
+    static std::atomic<int64_t> last_log{0};
+    int64_t now = MonotonicNs();
+    if (now - last_log.load() > 1'000'000'000) {
+      last_log.store(now);
+      std::fprintf(stderr,
+                   "faultline-server: thread-per-conn: %s: %s (connection "
+                   "closed)\n",
+                   what, std::strerror(err));
+    }
+  }
   struct Entry {
     std::unique_ptr<Loop> loop;
     std::thread thread;
@@ -245,6 +269,13 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
     }
   }
 
+  for (auto& l : loops) {
+    if (!l->ok()) {
+      std::fprintf(stderr, "faultline-server: epoll_create1/eventfd: %s\n",
+                   std::strerror(l->init_errno()));
+      return 2;
+    }
+  }
   std::vector<std::thread> threads;
   for (auto& l : loops) {
     Loop* p = l.get();
@@ -356,6 +387,11 @@ class ChildSignals : public Pollable {
     _exit(2);
   }
   Loop loop(cfg);
+  if (!loop.ok()) {
+    std::fprintf(stderr, "faultline-server: epoll_create1/eventfd: %s\n",
+                 std::strerror(loop.init_errno()));
+    _exit(2);
+  }
   ChildSignals watcher(&loop, sfd, SecondsToNs(o.drain_timeout_s));
   loop.Watch(sfd, &watcher);
   loop.AddListener(listen_fd, true, true);
