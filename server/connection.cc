@@ -289,7 +289,6 @@ void Connection::Advance() {
         proto_ = Proto::kHttp1;
       }
     }
-    size_t before = out_.size() + ext_.size();
     if (proto_ == Proto::kHttp1) ProcessHttp1();
     if (proto_ == Proto::kHttp2) FeedHttp2();
     if (state_ != State::kOpen) return;
@@ -299,7 +298,6 @@ void Connection::Advance() {
     bool progress = had_output && !OutputPending() &&
                     proto_ == Proto::kHttp1 && !busy_ && !in_.empty() &&
                     !close_after_write_;
-    (void)before;
     if (!progress) break;
   }
   if (state_ != State::kOpen) return;
