@@ -40,19 +40,25 @@ FaultKind Classify(const FaultFacts& f) {
   const bool present = f.error_code & FL_PF_PROT;
   const bool instr = f.error_code & FL_PF_INSTR;
   const bool major = f.outcome == FL_FAULT_MAJOR;
-  if (f.error_code & FL_PF_PK) return FaultKind::kPermission;
+  const bool completed = f.outcome == FL_FAULT_MINOR || major;
+  if ((f.error_code & FL_PF_PK) && !completed) return FaultKind::kPermission;
   if (f.vma == nullptr) {
     if (f.below_stack) return FaultKind::kStack;
     return f.outcome == FL_FAULT_INCOMPLETE ? FaultKind::kPermission
                                             : FaultKind::kOther;
   }
-  const Vma& v = *f.vma;
+  Vma v = *f.vma;
   // An access the mapping does not allow is a SIGSEGV (or a fixup inside
   // the kernel): x86 has no write-only or execute-only pages, so a read is
   // forbidden only when the mapping has no access at all.
   if ((write && !(v.prot & kProtWrite)) || (instr && !(v.prot & kProtExec)) ||
       (v.prot & (kProtRead | kProtWrite | kProtExec)) == 0) {
-    return FaultKind::kPermission;
+    // The kernel checks access before handling a fault: a fault that
+    // completed was allowed, so our view of the mapping's protection is
+    // stale (a maps snapshot taken after an mprotect, e.g. ld.so's RELRO).
+    // Judge it with the access granted.
+    if (!completed) return FaultKind::kPermission;
+    v.prot |= (write ? kProtWrite : 0) | (instr ? kProtExec : 0) | kProtRead;
   }
   // A present page, write-protected although the mapping is writable and
   // private: copy-on-write (fork, or a private file page already mapped).
@@ -128,6 +134,22 @@ void AddressSpace::Unmap(uint64_t start, uint64_t end) {
   SplitAt(end);
   auto it = vmas_.lower_bound(start);
   while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
+}
+
+bool AddressSpace::Overlaps(uint64_t start, uint64_t end) const {
+  auto it = vmas_.lower_bound(start);
+  if (it != vmas_.end() && it->first < end) return true;
+  return it != vmas_.begin() && std::prev(it)->second.end > start;
+}
+
+void AddressSpace::UnmapEventMappings(uint64_t start, uint64_t end) {
+  if (end <= start) return;
+  ResetCache();
+  SplitAt(start);
+  SplitAt(end);
+  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end;) {
+    it = it->second.from_snapshot ? std::next(it) : vmas_.erase(it);
+  }
 }
 
 void AddressSpace::Map(uint64_t start, uint64_t end, const Vma& v) {
@@ -239,6 +261,7 @@ Vma AddressSpaces::FromMapsLine(uint64_t end, uint64_t pgoff,
   Vma v;
   v.end = end;
   v.pgoff = pgoff;
+  v.from_snapshot = true;
   v.prot = prot_and_shared & (kProtRead | kProtWrite | kProtExec);
   v.shared = prot_and_shared & trace::kMappingShared;
   if (path.empty()) {

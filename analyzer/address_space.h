@@ -54,6 +54,7 @@ struct Vma {
   bool shared = false;     // MAP_SHARED
   bool huge = false;       // MAP_HUGETLB or a hugetlbfs file
   bool growsdown = false;  // MAP_GROWSDOWN
+  bool from_snapshot = false;  // a /proc/PID/maps line, not an event
 };
 
 // Everything Classify() looks at. vma == nullptr: no known mapping.
@@ -81,11 +82,20 @@ class AddressSpace {
 
   void Map(uint64_t start, uint64_t end, const Vma& v);  // replaces overlaps
   void Unmap(uint64_t start, uint64_t end);
+  // Whether any mapping intersects [start, end).
+  bool Overlaps(uint64_t start, uint64_t end) const;
+  // Unmap() that spares mappings that came from a maps snapshot.
+  void UnmapEventMappings(uint64_t start, uint64_t end);
   void Protect(uint64_t start, uint64_t end, uint32_t prot);
   void Remap(uint64_t old_start, uint64_t old_len, uint64_t new_start,
              uint64_t new_len);
   void SetBrk(uint64_t heap_start, uint64_t heap_end, uint32_t heap_name);
   void Clear();
+  // CLOCK_MONOTONIC time of the /proc/PID/maps snapshot this address space
+  // was last rebuilt from (0: none). Address-space events older than it are
+  // already reflected in it.
+  uint64_t snapshot_ts() const { return snapshot_ts_; }
+  void set_snapshot_ts(uint64_t ts) { snapshot_ts_ = ts; }
   // Copies share no lookup cache with their origin.
   void ResetCache() { cache_[0] = cache_[1] = nullptr; }
   size_t size() const { return vmas_.size(); }
@@ -98,6 +108,7 @@ class AddressSpace {
   std::map<uint64_t, Vma> vmas_;
   // Range holding the heap mapping(s) ([heap] line or the last brk).
   uint64_t heap_lo_ = 0, heap_hi_ = 0;
+  uint64_t snapshot_ts_ = 0;
   // Lookup caches (faults come in runs on one mapping).
   uint64_t cache_start_[2] = {0, 0};
   const Vma* cache_[2] = {nullptr, nullptr};

@@ -172,6 +172,21 @@ void FaultAnalysis::OnMmap(const trace::MmapEvent& m) {
   Seen(m.ts_ns);
   AddressSpace& as = spaces_.Of(m.pid);
   const uint64_t len = (m.len + kPage - 1) & ~(kPage - 1);
+  if (m.ts_ns < as.snapshot_ts()) {
+    // An event from before the maps snapshot in use (the collector may
+    // write a snapshot in the same flush as earlier events, and metadata
+    // comes first). The snapshot already shows its lasting effect; only a
+    // short-lived mapping it missed is worth keeping, where the snapshot
+    // has nothing, until its own munmap.
+    if (m.type == FL_EV_MMAP && !as.Overlaps(m.start, m.start + len)) {
+      as.Map(m.start, m.start + len,
+             spaces_.FromMmap(m.start + len, m.pgoff, m.prot, m.flags, m.fd,
+                              m.path));
+    } else if (m.type == FL_EV_MUNMAP) {
+      as.UnmapEventMappings(m.start, m.start + len);
+    }
+    return;
+  }
   switch (m.type) {
     case FL_EV_MMAP:
       as.Map(m.start, m.start + len,
@@ -200,7 +215,13 @@ void FaultAnalysis::OnTask(const trace::TaskEvent& t) {
   switch (t.type) {
     case FL_EV_FORK:
       if (!t.is_thread) {
-        spaces_.Fork(t.parent_pid, t.pid);
+        AddressSpace* child_space = spaces_.Find(t.pid);
+        // A snapshot of the child taken after the fork is better than a
+        // copy of the parent.
+        if (child_space == nullptr || child_space->snapshot_ts() <= t.ts_ns) {
+          spaces_.Fork(t.parent_pid, t.pid);
+          spaces_.Of(t.pid).set_snapshot_ts(t.ts_ns);
+        }
         ProcInfo& child = proc_info_[t.pid];
         child.ppid = t.parent_pid;
         auto parent = proc_info_.find(t.parent_pid);
@@ -214,7 +235,10 @@ void FaultAnalysis::OnTask(const trace::TaskEvent& t) {
       if (!t.comm.empty()) thread_comm_[t.tid] = std::string(t.comm);
       break;
     case FL_EV_EXEC: {
-      spaces_.Of(t.pid).Clear();
+      AddressSpace& as = spaces_.Of(t.pid);
+      // The old image is gone, unless a snapshot after the exec already
+      // describes the new one.
+      if (as.snapshot_ts() <= t.ts_ns) as.Clear();
       ProcInfo& info = proc_info_[t.pid];
       if (!t.comm.empty()) info.comm = std::string(t.comm);
       if (!t.path.empty()) info.exe = std::string(t.path);
@@ -254,7 +278,15 @@ void FaultAnalysis::OnThread(const trace::ThreadInfo& t) {
 }
 
 void FaultAnalysis::OnMapping(const trace::MappingInfo& m) {
-  spaces_.Of(m.pid).Map(
+  AddressSpace& as = spaces_.Of(m.pid);
+  // Lines of one snapshot share its time. A newer snapshot replaces the
+  // whole address space; a line older than the snapshot in use is stale.
+  if (m.ts_ns != as.snapshot_ts()) {
+    if (m.ts_ns < as.snapshot_ts()) return;
+    as.Clear();
+    as.set_snapshot_ts(m.ts_ns);
+  }
+  as.Map(
       m.start, m.end, spaces_.FromMapsLine(m.end, m.pgoff, m.prot, m.path));
 }
 

@@ -81,6 +81,11 @@ TEST(Classify, Table) {
       {"exec of non-exec anon", U | I | P, kInc, true, anon, false, FaultKind::kPermission},
       {"PROT_NONE guard page", U, kInc, true, none, false, FaultKind::kPermission},
       {"protection key", U | W | P | K, kInc, true, anon, false, FaultKind::kPermission},
+      // A fault that completed was allowed by the kernel: a read-only view
+      // of the mapping is stale (snapshot taken after an mprotect).
+      {"completed write, stale read-only private file", U | W, kMin, true, file_ro, false, FaultKind::kCow},
+      {"completed present write, stale read-only anon", U | W | P, kMin, true, ro_anon, false, FaultKind::kCow},
+      {"completed exec of stale non-exec file", U | I, kMaj, true, file_ro, false, FaultKind::kFile},
       {"SIGSEGV on no mapping", U | W, kInc, false, {}, false, FaultKind::kPermission},
       {"completed fault, mapping unknown", U | W, kMin, false, {}, false, FaultKind::kOther},
       {"read protection fault on anon (NUMA hint)", U | P, kMin, true, anon, false, FaultKind::kOther},

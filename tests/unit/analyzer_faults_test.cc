@@ -95,6 +95,7 @@ class Builder {
     std::strncpy(t.path, path, sizeof t.path - 1);
     ASSERT_TRUE(w_.AddRecord(&t, sizeof t));
   }
+  void SetTime(uint64_t ts) { ts_ = ts; }
   void Tlb(uint32_t pid, uint64_t pages) {
     fl_tlb t;
     std::memset(&t, 0, sizeof t);
@@ -283,6 +284,52 @@ TEST_F(AnalyzerTest, EveryKindCountedAndAttributed) {
   EXPECT_EQ(tlb[0]["count"], 2);
   EXPECT_EQ(tlb[0]["pages"], 8);
   EXPECT_EQ(tlb[1]["full_flushes"], 1);
+}
+
+TEST_F(AnalyzerTest, SnapshotWrittenAfterEarlierEventsOfTheSameFlushWins) {
+  // What the collector does for `record -- CMD`: the exec event, ld.so's
+  // first faults and mmaps, then a /proc maps snapshot taken a little later
+  // (after ld.so mprotect-ed its RELRO page read-only), all in one flush:
+  // the writer puts the snapshot's metadata block first.
+  constexpr uint32_t kNew = 700;
+  constexpr uint64_t kLd = 0x7f5000000000, kData = 0x7f6000000000;
+  Builder& b = *b_;
+  b.SetTime(2000000);
+  b.Task(FL_EV_EXEC, kNew, kNew, 0, 0, "newprog", "/usr/bin/newprog");
+  // Relocation writes to ld.so's data: private file pages copied.
+  b.Fault(kNew, kNew, kLd + 0x10, U | W, kMin, 2000);
+  b.Fault(kNew, kNew, kLd + 0x1010, U | W | P, kMin, 2000);
+  // A mapping made and unmapped again, then mapped anew, before the snapshot.
+  b.Mmap(FL_EV_MMAP, kNew, kData, 0x4000, 1, 0x02, 3, "/data/old");
+  b.Mmap(FL_EV_MUNMAP, kNew, kData, 0x4000, 0, 0, -1, "");
+  // A short-lived mapping the snapshot never saw (ld.so.cache): its fault
+  // still finds it.
+  b.Mmap(FL_EV_MMAP, kNew, 0x7f7000000000, 0x2000, 1, 0x02, 3, "/etc/ld.so.cache");
+  b.Fault(kNew, kNew, 0x7f7000000000, U, kMin, 900);
+  b.Mmap(FL_EV_MUNMAP, kNew, 0x7f7000000000, 0x2000, 0, 0, -1, "");
+  ASSERT_TRUE(w_->AddMapping(kNew, kLd, kLd + 0x2000, 0x30000, 1,
+                             "/usr/lib/ld-linux-x86-64.so.2", 5000000));
+  ASSERT_TRUE(w_->AddMapping(kNew, kData, kData + 0x4000, 0, 1, "/data/new", 5000000));
+  b.SetTime(6000000);
+  b.Fault(kNew, kNew, kData, U, kMin, 700);
+  b.Fault(kNew, kNew, kLd + 0x20, U | W, kInc, 0);  // now really read-only
+  b.Fault(kNew, kNew, 0x7f7000001000, U, kInc, 0);  // ld.so.cache is gone
+  Json j = Finish();
+  const Json& f = j["faults"];
+  EXPECT_EQ(f["total"], 6);
+  EXPECT_EQ(f["by_kind"]["cow"], 2);
+  EXPECT_EQ(f["by_kind"]["file"], 2);
+  EXPECT_EQ(f["by_kind"]["permission"], 2);
+  EXPECT_EQ(f["by_kind"]["other"], 0);
+  bool saw_new = false, saw_cache = false, saw_old = false;
+  for (const Json& m : f["mappings"]) {
+    saw_new |= m["name"] == "/data/new";
+    saw_cache |= m["name"] == "/etc/ld.so.cache";
+    saw_old |= m["name"] == "/data/old";
+  }
+  EXPECT_TRUE(saw_new);
+  EXPECT_TRUE(saw_cache);
+  EXPECT_FALSE(saw_old);
 }
 
 TEST_F(AnalyzerTest, SummaryTraceIsReportedFromSummaryBlocks) {
