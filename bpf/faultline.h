@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * faultline.h: the event records shared by the BPF programs (bpf/*.bpf.c)
+ * faultline.h: the event records shared by the BPF programs (bpf/<x>.bpf.c)
  * and user space (collector/, analyzer/). Plain C, fixed-width types only,
  * widest fields first, no pointers, no bool. tests/unit/event_layout_test.cc
  * pins sizes and offsets: change a struct and that test tells you so.

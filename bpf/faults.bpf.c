@@ -356,6 +356,50 @@ static __always_inline void emit_fault(struct task_state *st, __u8 outcome,
 	b->count = 0;
 }
 
+/*
+ * Send this CPU's partial batch now. Called before an address-space or task
+ * record goes out, so that the faults a thread took before its munmap(),
+ * mremap(), exec or exit precede that record in the ring buffer (and so in
+ * the trace file): otherwise a fault could reach the analyzer after the
+ * unmapping of the very page it touched. Faults waiting on another CPU's
+ * batch (the thread migrated) can still come later; the analyzer tolerates
+ * that (docs/collector.md).
+ */
+static __always_inline void flush_batch(void)
+{
+	struct fl_fault_batch *b;
+	struct fl_cpu_stats *s;
+	__u32 zero = 0, n;
+
+	if (summary_mode)
+		return;
+	b = bpf_map_lookup_elem(&batches, &zero);
+	if (!b)
+		return;
+	n = b->count;
+	if (n == 0 || n >= FL_BATCH)
+		return;
+	b->hdr.ts_ns = b->faults[0].ts_ns;
+	b->hdr.type = FL_EV_FAULT_BATCH;
+	b->hdr.cpu = bpf_get_smp_processor_id();
+	b->hdr.size = offsetof(struct fl_fault_batch, faults) +
+		      n * sizeof(struct fl_fault_slim);
+	s = stats();
+	if (bpf_ringbuf_output(&events, b,
+			       offsetof(struct fl_fault_batch, faults) +
+				       (n & (FL_BATCH - 1)) *
+					       sizeof(struct fl_fault_slim),
+			       BPF_RB_NO_WAKEUP)) {
+		if (s) {
+			s->lost_events += n;
+			s->lost_records++;
+		}
+	} else if (s) {
+		s->recorded_events += n;
+	}
+	b->count = 0;
+}
+
 static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
 					  __u8 flags)
 {
@@ -493,6 +537,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 
 		bpf_map_update_elem(&targets, &ctgid, &one, BPF_ANY);
 	}
+	flush_batch(); /* the parent's faults precede the child's copy */
 	e = reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -520,6 +565,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid,
 
 	if (!is_target_tgid(pid_tgid >> 32))
 		return 0;
+	flush_batch(); /* faults of the old image precede the exec */
 	e = reserve(sizeof(*e));
 	if (!e)
 		return 0;
@@ -559,6 +605,7 @@ int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
 		if (s)
 			s->incomplete++;
 	}
+	flush_batch(); /* the thread's faults precede its exit */
 	e = reserve(sizeof(*e));
 	if (e) {
 		fill_hdr(&e->hdr, FL_EV_EXIT, sizeof(*e));
@@ -621,6 +668,8 @@ static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 type)
 	/* brk returns the new break; the others return 0 or an address. */
 	if (ret < 0 && ret > -4096)
 		return 0;
+	if (type != FL_EV_MMAP)
+		flush_batch(); /* faults before the change precede it */
 	e = reserve(sizeof(*e));
 	if (!e)
 		return 0;
