@@ -85,15 +85,16 @@ void Exercise(std::string_view data, const http1::Limits& limits) {
 
   // Prefixes: a handful of split points derived from the input (every one
   // would be quadratic), plus the input minus its last byte.
-  const size_t end = full.status == http1::Status::kComplete ? full.consumed
-                                                              : data.size();
+  const size_t end =
+      full.status == http1::Status::kComplete ? full.consumed : data.size();
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : data.substr(0, 64)) h = (h ^ c) * 1099511628211ull;
   for (int i = 0; i < 9 && end > 0; ++i) {
     const size_t len = i == 0 ? end - 1 : static_cast<size_t>(h % end);
     h = h * 6364136223846793005ull + 1442695040888963407ull;
     http1::Request p;
-    const http1::ParseResult pr = ParseAndCheck(data.substr(0, len), limits, &p);
+    const http1::ParseResult pr =
+        ParseAndCheck(data.substr(0, len), limits, &p);
     if (full.status == http1::Status::kComplete) {
       Check(pr.status == http1::Status::kNeedsMoreData,
             "prefix of a complete request did not need more data", pr.status);

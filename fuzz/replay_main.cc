@@ -34,31 +34,61 @@ class Rng {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   }
-  size_t Below(size_t n) { return n == 0 ? 0 : static_cast<size_t>(Next() % n); }
+  size_t Below(size_t n) {
+    return n == 0 ? 0 : static_cast<size_t>(Next() % n);
+  }
 
  private:
   uint64_t state_;
 };
 
 // Byte strings that matter to text protocols (and to HTTP in particular).
-constexpr std::string_view kTokens[] = {
-    "\r\n", "\r\n\r\n", "\n", "\r", " ", "\t", ":", ";", ",", "=", "\"", "?",
-    "/", "0", "1", "9", "f", "ffffffffffffffff", "18446744073709551616",
-    "HTTP/1.1", "HTTP/1.0", "HTTP/2.0", "GET ", "POST ", "Host: h\r\n",
-    "Content-Length: ", "Transfer-Encoding: chunked\r\n", "chunked",
-    "Connection: close\r\n", "Expect: 100-continue\r\n", "\r\n0\r\n\r\n",
-    std::string_view("\0", 1), "\x7f", "\xff"};
+constexpr std::string_view kTokens[] = {"\r\n",
+                                        "\r\n\r\n",
+                                        "\n",
+                                        "\r",
+                                        " ",
+                                        "\t",
+                                        ":",
+                                        ";",
+                                        ",",
+                                        "=",
+                                        "\"",
+                                        "?",
+                                        "/",
+                                        "0",
+                                        "1",
+                                        "9",
+                                        "f",
+                                        "ffffffffffffffff",
+                                        "18446744073709551616",
+                                        "HTTP/1.1",
+                                        "HTTP/1.0",
+                                        "HTTP/2.0",
+                                        "GET ",
+                                        "POST ",
+                                        "Host: h\r\n",
+                                        "Content-Length: ",
+                                        "Transfer-Encoding: chunked\r\n",
+                                        "chunked",
+                                        "Connection: close\r\n",
+                                        "Expect: 100-continue\r\n",
+                                        "\r\n0\r\n\r\n",
+                                        std::string_view("\0", 1),
+                                        "\x7f",
+                                        "\xff"};
 
-void Mutate(Rng& rng, const std::vector<std::string>& corpus,
-            std::string* s) {
+void Mutate(Rng& rng, const std::vector<std::string>& corpus, std::string* s) {
   const int steps = 1 + static_cast<int>(rng.Below(4));
   for (int i = 0; i < steps; ++i) {
     switch (rng.Below(8)) {
       case 0:  // flip a bit
-        if (!s->empty()) (*s)[rng.Below(s->size())] ^= static_cast<char>(1u << rng.Below(8));
+        if (!s->empty())
+          (*s)[rng.Below(s->size())] ^= static_cast<char>(1u << rng.Below(8));
         break;
       case 1:  // set a random byte
-        if (!s->empty()) (*s)[rng.Below(s->size())] = static_cast<char>(rng.Next());
+        if (!s->empty())
+          (*s)[rng.Below(s->size())] = static_cast<char>(rng.Next());
         break;
       case 2:  // insert a random byte
         s->insert(s->begin() + static_cast<long>(rng.Below(s->size() + 1)),
@@ -139,15 +169,17 @@ int main(int argc, char** argv) {
     }
   }
   if (corpus.empty()) {
-    std::fprintf(stderr, "replay: no corpus files (usage: %s [--mutations N] "
-                 "[--seconds S] [--seed X] CORPUS_DIR...)\n", argv[0]);
+    std::fprintf(stderr,
+                 "replay: no corpus files (usage: %s [--mutations N] "
+                 "[--seconds S] [--seed X] CORPUS_DIR...)\n",
+                 argv[0]);
     return 1;
   }
   for (const auto& s : corpus) RunOne(s);
 
   Rng rng(seed);
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration<double>(seconds);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   long done = 0;
   for (; done < mutations; ++done) {
     if ((done & 63) == 0 && std::chrono::steady_clock::now() >= deadline) break;

@@ -270,7 +270,8 @@ bool IsValidChunkExt(std::string_view s) {
             ++i;
             break;
           }
-          if (u == '\\') {  // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+          if (u ==
+              '\\') {  // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
             if (i + 1 >= n) return false;
             const auto e = static_cast<unsigned char>(s[i + 1]);
             if (!(e == '\t' || (e >= 0x20 && e != 0x7f))) return false;
@@ -294,8 +295,8 @@ bool IsValidChunkExt(std::string_view s) {
 // Parses "chunked" body data at *pos (RFC 9112 7.1) into out->body, then the
 // trailer section. *header_bytes carries the header section's size so that
 // trailers share its limit.
-Status ParseChunkedBody(std::string_view buf, const Limits& limits,
-                        size_t* pos, size_t* header_bytes, Request* out) {
+Status ParseChunkedBody(std::string_view buf, const Limits& limits, size_t* pos,
+                        size_t* header_bytes, Request* out) {
   while (true) {
     const size_t start = *pos;
     const size_t nl = buf.find('\n', start);
@@ -368,7 +369,8 @@ ParseResult ParseRequest(std::string_view buf, const Limits& limits,
   const size_t line_nl = buf.find('\n', pos);
   if (line_nl == std::string_view::npos) {
     const size_t avail = IncompleteLineLength(buf, 0);
-    if (!MethodPrefixValid(buf, pos, std::min(avail, limits.max_request_line))) {
+    if (!MethodPrefixValid(buf, pos,
+                           std::min(avail, limits.max_request_line))) {
       return {Status::kBadRequest};  // e.g. a TLS ClientHello: no need to wait
     }
     if (avail > limits.max_request_line) return {Status::kUriTooLong};
@@ -408,7 +410,8 @@ ParseResult ParseRequest(std::string_view buf, const Limits& limits,
       buf, limits, &pos, &header_bytes, &header_count,
       [&](std::string_view name, std::string_view value) {
         std::string lower(name.size(), '\0');
-        for (size_t i = 0; i < name.size(); ++i) lower[i] = ToLowerAscii(name[i]);
+        for (size_t i = 0; i < name.size(); ++i)
+          lower[i] = ToLowerAscii(name[i]);
         if (lower == "content-length") {
           ForEachListElement(value, [&](std::string_view e) {
             if (e.empty()) {
@@ -483,13 +486,12 @@ ParseResult ParseRequest(std::string_view buf, const Limits& limits,
     Reset(out);
     return {semantic};
   }
-  out->keep_alive = out->version_minor == 1 ? !conn_close
-                                            : (conn_keep_alive && !conn_close);
+  out->keep_alive =
+      out->version_minor == 1 ? !conn_close : (conn_keep_alive && !conn_close);
   out->expect_continue = out->version_minor == 1 && expect_continue;
 
   if (has_te) {
-    const Status bs =
-        ParseChunkedBody(buf, limits, &pos, &header_bytes, out);
+    const Status bs = ParseChunkedBody(buf, limits, &pos, &header_bytes, out);
     if (bs == Status::kNeedsMoreData) {
       out->body.clear();
       return {bs};

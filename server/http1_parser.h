@@ -63,11 +63,11 @@ struct Limits {
 };
 
 struct Request {
-  std::string method;  // As sent (case-sensitive token), e.g. "GET".
-  std::string target;  // The request-target exactly as sent.
-  std::string path;    // Target up to '?', "/" for absolute-form without
-                       // one; "*" for asterisk-form; "" for authority-form.
-  std::string query;   // After the first '?', without it; "" if none.
+  std::string method;     // As sent (case-sensitive token), e.g. "GET".
+  std::string target;     // The request-target exactly as sent.
+  std::string path;       // Target up to '?', "/" for absolute-form without
+                          // one; "*" for asterisk-form; "" for authority-form.
+  std::string query;      // After the first '?', without it; "" if none.
   int version_minor = 1;  // 0 or 1.
   // In arrival order; names lower-cased, values without surrounding
   // whitespace. Trailer fields are not included.

@@ -33,7 +33,8 @@ class TcpClient {
                         std::chrono::milliseconds timeout);
   // True if the peer has closed (a read returns EOF or an error) within
   // `timeout`; data that arrives meanwhile is discarded into *data if given.
-  bool WaitClosed(std::chrono::milliseconds timeout, std::string* data = nullptr);
+  bool WaitClosed(std::chrono::milliseconds timeout,
+                  std::string* data = nullptr);
 
  private:
   int fd_ = -1;

@@ -1,5 +1,6 @@
 #include "tests/support/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -8,8 +9,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cerrno>
 #include <condition_variable>
@@ -66,8 +65,8 @@ pid_t SpawnWithPipes(const std::vector<std::string>& argv, int* out_fd,
     signal(SIGPIPE, SIG_DFL);
     if (!argv.empty()) execvp(cargv[0], cargv.data());
     const char* what = argv.empty() ? "empty argv" : strerror(errno);
-    const std::string msg = "exec " + (argv.empty() ? "" : argv[0]) + ": " +
-                            what + "\n";
+    const std::string msg =
+        "exec " + (argv.empty() ? "" : argv[0]) + ": " + what + "\n";
     (void)!write(STDERR_FILENO, msg.data(), msg.size());
     _exit(127);
   }
@@ -194,7 +193,8 @@ Child Child::Spawn(const std::vector<std::string>& argv) {
     state->eof = true;
   } else {
     State* s = state.get();
-    state->reader = std::thread([s, out_fd, err_fd] { s->ReadLoop(out_fd, err_fd); });
+    state->reader =
+        std::thread([s, out_fd, err_fd] { s->ReadLoop(out_fd, err_fd); });
   }
   return Child(std::move(state));
 }
@@ -211,7 +211,9 @@ bool Child::SignalGroup(int sig) {
   return kill(-state_->pid, sig) == 0;
 }
 
-bool Child::Running() { return state_ && state_->pid > 0 && !state_->TryReap(); }
+bool Child::Running() {
+  return state_ && state_->pid > 0 && !state_->TryReap();
+}
 
 RunResult Child::Wait(std::chrono::milliseconds timeout) {
   RunResult result;
@@ -224,7 +226,8 @@ RunResult Child::Wait(std::chrono::milliseconds timeout) {
       kill(-s.pid, SIGKILL);
       kill(s.pid, SIGKILL);
       int status = 0;
-      if (waitpid(s.pid, &status, 0) == s.pid) s.exit_code = DecodeStatus(status);
+      if (waitpid(s.pid, &status, 0) == s.pid)
+        s.exit_code = DecodeStatus(status);
       s.reaped = true;
       break;
     }
@@ -250,8 +253,10 @@ std::string Child::ReadStderrUntil(std::string_view needle,
       const size_t line_end = s.err.find('\n', at);
       if (line_end != std::string::npos || s.eof) {
         const size_t line_start = s.err.rfind('\n', at);
-        const size_t begin = line_start == std::string::npos ? 0 : line_start + 1;
-        const size_t end = line_end == std::string::npos ? s.err.size() : line_end;
+        const size_t begin =
+            line_start == std::string::npos ? 0 : line_start + 1;
+        const size_t end =
+            line_end == std::string::npos ? s.err.size() : line_end;
         s.err_cursor = end;
         return s.err.substr(begin, end - begin);
       }
@@ -284,7 +289,8 @@ RunResult Run(const std::vector<std::string>& argv,
 
 std::string BuildPath(const std::string& rel) {
   const char* env = std::getenv("FAULTLINE_BUILD_DIR");
-  const std::string dir = (env != nullptr && *env != '\0') ? env : FAULTLINE_BUILD_DIR;
+  const std::string dir =
+      (env != nullptr && *env != '\0') ? env : FAULTLINE_BUILD_DIR;
   return dir + "/" + rel;
 }
 
@@ -292,9 +298,11 @@ bool IsRoot() { return geteuid() == 0; }
 
 bool HaveCommand(const std::string& name) {
   if (name.empty()) return false;
-  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0;
+  if (name.find('/') != std::string::npos)
+    return access(name.c_str(), X_OK) == 0;
   const char* path = std::getenv("PATH");
-  std::string_view rest = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::string_view rest =
+      path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
   while (true) {
     const size_t colon = rest.find(':');
     std::string dir(rest.substr(0, colon));

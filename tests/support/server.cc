@@ -11,10 +11,9 @@ std::string PatternTestName(std::string pattern) {
   return pattern;
 }
 
-std::optional<ServerProcess> StartServer(const std::string& pattern,
-                                         int workers, double drain_timeout_s,
-                                         std::string* error,
-                                         const std::vector<std::string>& extra) {
+std::optional<ServerProcess> StartServer(
+    const std::string& pattern, int workers, double drain_timeout_s,
+    std::string* error, const std::vector<std::string>& extra) {
   const std::string bin = BuildPath("faultline-server");
   if (!HaveCommand(bin)) {
     *error = bin + " is not built";
@@ -31,8 +30,8 @@ std::optional<ServerProcess> StartServer(const std::string& pattern,
                                    std::to_string(drain_timeout_s)};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ServerProcess s{Child::Spawn(argv), 0};
-  const std::string line =
-      s.child.ReadStderrUntil("listening on 127.0.0.1:", std::chrono::seconds(10));
+  const std::string line = s.child.ReadStderrUntil("listening on 127.0.0.1:",
+                                                   std::chrono::seconds(10));
   const size_t at = line.find("127.0.0.1:");
   if (at != std::string::npos) {
     s.port = std::atoi(line.c_str() + at + 10);
@@ -51,8 +50,8 @@ std::string ServerStatsJson(const std::string& err) {
   if (at == std::string::npos) return "";
   const size_t begin = at + kPrefix.size();
   const size_t end = err.find('\n', begin);
-  return err.substr(begin, end == std::string::npos ? std::string::npos
-                                                    : end - begin);
+  return err.substr(begin,
+                    end == std::string::npos ? std::string::npos : end - begin);
 }
 
 std::optional<uint64_t> JsonUint(std::string_view json, std::string_view key) {
@@ -64,7 +63,8 @@ std::optional<uint64_t> JsonUint(std::string_view json, std::string_view key) {
   if (at >= json.size() || json[at] != ':') return std::nullopt;
   ++at;
   while (at < json.size() && (json[at] == ' ' || json[at] == '\n')) ++at;
-  if (at >= json.size() || json[at] < '0' || json[at] > '9') return std::nullopt;
+  if (at >= json.size() || json[at] < '0' || json[at] > '9')
+    return std::nullopt;
   uint64_t v = 0;
   while (at < json.size() && json[at] >= '0' && json[at] <= '9') {
     v = v * 10 + static_cast<uint64_t>(json[at] - '0');

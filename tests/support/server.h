@@ -33,10 +33,9 @@ struct ServerProcess {
 // --drain-timeout S [extra...] and waits (up to 10 s) for its
 // "listening on 127.0.0.1:PORT" line. On failure returns nullopt and says why
 // in *error (including the server's stderr).
-std::optional<ServerProcess> StartServer(const std::string& pattern,
-                                         int workers, double drain_timeout_s,
-                                         std::string* error,
-                                         const std::vector<std::string>& extra = {});
+std::optional<ServerProcess> StartServer(
+    const std::string& pattern, int workers, double drain_timeout_s,
+    std::string* error, const std::vector<std::string>& extra = {});
 
 // The JSON object of the "faultline-server: stats {...}" line in `err`, or ""
 // when there is none.

@@ -60,7 +60,8 @@ class ServerBadInputTest : public ::testing::TestWithParam<std::string> {
     if (elapsed != nullptr) {
       *elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
     }
-    if (!closed || resp.find("hello from faultline-server") == std::string::npos) {
+    if (!closed ||
+        resp.find("hello from faultline-server") == std::string::npos) {
       return 0;
     }
     return StatusCodeOf(resp);
@@ -79,8 +80,9 @@ std::vector<BadCase> BadCases() {
   const std::string host = "Host: t\r\n";
   return {
       {"garbage", "GARBAGE\r\n\r\n", 400},
-      {"binary", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +
-                     std::string(64, '\0'),
+      {"binary",
+       std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +
+           std::string(64, '\0'),
        400},
       {"space_before_colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400},
       {"obs_fold", "GET / HTTP/1.1\r\n" + host + "X: a\r\n b\r\n\r\n", 400},
@@ -94,8 +96,9 @@ std::vector<BadCase> BadCases() {
        "POST / HTTP/1.1\r\n" + host +
            "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
        400},
-      {"bad_chunk", "POST / HTTP/1.1\r\n" + host +
-                        "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+      {"bad_chunk",
+       "POST / HTTP/1.1\r\n" + host +
+           "Transfer-Encoding: chunked\r\n\r\nzz\r\n",
        400},
       {"uri_too_long",
        "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n" + host + "\r\n", 414},
@@ -103,9 +106,11 @@ std::vector<BadCase> BadCases() {
        "GET / HTTP/1.1\r\n" + host + "X: " + std::string(20000, 'a') +
            "\r\n\r\n",
        431},
-      {"too_many_headers", [&] {
+      {"too_many_headers",
+       [&] {
          std::string s = "GET / HTTP/1.1\r\n" + host;
-         for (int i = 0; i < 200; ++i) s += "X-" + std::to_string(i) + ": v\r\n";
+         for (int i = 0; i < 200; ++i)
+           s += "X-" + std::to_string(i) + ": v\r\n";
          return s + "\r\n";
        }(),
        431},
@@ -157,7 +162,8 @@ TEST_P(ServerBadInputTest, PipelinedAndByteByByteRequests) {
   // One byte at a time, well inside the header timeout.
   TcpClient slow(port());
   ASSERT_TRUE(slow.ok());
-  const std::string req = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  const std::string req =
+      "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
   for (char ch : req) {
     ASSERT_TRUE(slow.Send(std::string_view(&ch, 1)));
     std::this_thread::sleep_for(milliseconds(2));
@@ -169,8 +175,9 @@ TEST_P(ServerBadInputTest, PipelinedAndByteByByteRequests) {
 TEST_P(ServerBadInputTest, ExpectContinue) {
   TcpClient c(port());
   ASSERT_TRUE(c.ok());
-  ASSERT_TRUE(c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
-                     "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c.Send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+             "Expect: 100-continue\r\n\r\n"));
   const std::string interim = c.ReadUntil("\r\n\r\n", seconds(5));
   EXPECT_EQ(StatusCodeOf(interim), 100) << interim;
   ASSERT_TRUE(c.Send("data"));
@@ -202,7 +209,8 @@ TEST_P(ServerBadInputTest, SlowClientsDoNotBlockOthers) {
   // the server's timer period, with margin.
   for (int i = 0; i < kSlow; ++i) {
     const auto deadline = start + seconds(kHeaderTimeoutS + 4);
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
     bool closed = false;
     const std::string resp =
         slow[i]->ReadUntilClose(std::max(left, milliseconds(1)), &closed);
@@ -226,11 +234,11 @@ TEST_P(ServerBadInputTest, SleepingRequestDoesNotBlockOthers) {
   EXPECT_EQ(StatusCodeOf(resp), 200) << resp;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllPatterns, ServerBadInputTest, ::testing::ValuesIn(ServerPatterns()),
-    [](const ::testing::TestParamInfo<std::string>& info) {
-      return PatternTestName(info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(AllPatterns, ServerBadInputTest,
+                         ::testing::ValuesIn(ServerPatterns()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return PatternTestName(info.param);
+                         });
 
 }  // namespace
 }  // namespace faultline::testing

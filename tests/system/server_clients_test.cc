@@ -58,9 +58,8 @@ class ServerClientsTest : public ::testing::TestWithParam<std::string> {
   std::optional<ServerProcess> server_;
 };
 
-
-#define REQUIRE_TOOL(tool)                                      \
-  do {                                                          \
+#define REQUIRE_TOOL(tool)                                               \
+  do {                                                                   \
     if (!HaveCommand(tool)) GTEST_SKIP() << tool << " is not installed"; \
   } while (0)
 
@@ -71,16 +70,21 @@ TEST_P(ServerClientsTest, CurlHttp11AndHttp2PriorKnowledge) {
     bool h2;
     int status;
   };
-  const std::vector<Case> cases = {
-      {"/", false, 200},           {"/alloc?kb=64", false, 200},
-      {"/file?kb=16", false, 200}, {"/alloc?kb=abc", false, 400},
-      {"/no-such-page", false, 404}, {"/", true, 200},
-      {"/cow?kb=16", true, 200},   {"/stack?kb=16", true, 200},
-      {"/sleep?ms=20", true, 200}, {"/alloc?kb=-1", true, 400}};
+  const std::vector<Case> cases = {{"/", false, 200},
+                                   {"/alloc?kb=64", false, 200},
+                                   {"/file?kb=16", false, 200},
+                                   {"/alloc?kb=abc", false, 400},
+                                   {"/no-such-page", false, 404},
+                                   {"/", true, 200},
+                                   {"/cow?kb=16", true, 200},
+                                   {"/stack?kb=16", true, 200},
+                                   {"/sleep?ms=20", true, 200},
+                                   {"/alloc?kb=-1", true, 400}};
   int h1 = 0, h2 = 0, ok = 0, bad = 0, missing = 0;
   for (const auto& c : cases) {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "-w",
-                                     "\n%{http_code} %{http_version}"};
+    std::vector<std::string> argv = {
+        "curl", "-sS", "--max-time",
+        "10",   "-w",  "\n%{http_code} %{http_version}"};
     if (c.h2) argv.push_back("--http2-prior-knowledge");
     argv.push_back(Url(c.path));
     const RunResult r = faultline::testing::Run(argv, seconds(20));
@@ -132,9 +136,9 @@ TEST_P(ServerClientsTest, Nghttp) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // One ":status: 200" per stream, all in one connection.
   const std::regex status_re(R"(recv \(stream_id=\d+\) :status: 200)");
-  const auto n = std::distance(
-      std::sregex_iterator(r.out.begin(), r.out.end(), status_re),
-      std::sregex_iterator());
+  const auto n =
+      std::distance(std::sregex_iterator(r.out.begin(), r.out.end(), status_re),
+                    std::sregex_iterator());
   EXPECT_EQ(n, static_cast<long>(paths.size())) << r.out;
   const std::string stats = StopServer();
   EXPECT_EQ(Get(stats, "h2_requests"), paths.size()) << stats;
@@ -146,12 +150,13 @@ TEST_P(ServerClientsTest, Nghttp) {
 // 0 timeout" and "status codes: N 2xx, ..." from h2load.
 void CheckH2loadOutput(const RunResult& r, int n) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const std::string want =
-      "requests: " + std::to_string(n) + " total, " + std::to_string(n) +
-      " started, " + std::to_string(n) + " done, " + std::to_string(n) +
-      " succeeded, 0 failed, 0 errored, 0 timeout";
+  const std::string want = "requests: " + std::to_string(n) + " total, " +
+                           std::to_string(n) + " started, " +
+                           std::to_string(n) + " done, " + std::to_string(n) +
+                           " succeeded, 0 failed, 0 errored, 0 timeout";
   EXPECT_NE(r.out.find(want), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("status codes: " + std::to_string(n) + " 2xx, 0 3xx, "
+  EXPECT_NE(r.out.find("status codes: " + std::to_string(n) +
+                       " 2xx, 0 3xx, "
                        "0 4xx, 0 5xx"),
             std::string::npos)
       << r.out;
@@ -160,10 +165,10 @@ void CheckH2loadOutput(const RunResult& r, int n) {
 TEST_P(ServerClientsTest, H2loadHttp2) {
   REQUIRE_TOOL("h2load");
   constexpr int kRequests = 3000;
-  const RunResult r = faultline::testing::Run(
-      {"h2load", "-n", std::to_string(kRequests), "-c", "4", "-m", "8", "-T",
-       "10", Url("/")},
-      seconds(30));
+  const RunResult r =
+      faultline::testing::Run({"h2load", "-n", std::to_string(kRequests), "-c",
+                               "4", "-m", "8", "-T", "10", Url("/")},
+                              seconds(30));
   CheckH2loadOutput(r, kRequests);
   const std::string stats = StopServer();
   EXPECT_EQ(Get(stats, "h2_requests"), static_cast<uint64_t>(kRequests))
@@ -176,8 +181,8 @@ TEST_P(ServerClientsTest, H2loadHttp1) {
   REQUIRE_TOOL("h2load");
   constexpr int kRequests = 3000;
   const RunResult r = faultline::testing::Run(
-      {"h2load", "--h1", "-n", std::to_string(kRequests), "-c", "4", "-T",
-       "10", Url("/alloc?kb=4")},
+      {"h2load", "--h1", "-n", std::to_string(kRequests), "-c", "4", "-T", "10",
+       Url("/alloc?kb=4")},
       seconds(30));
   CheckH2loadOutput(r, kRequests);
   const std::string stats = StopServer();
@@ -210,11 +215,11 @@ TEST_P(ServerClientsTest, Wrk) {
   EXPECT_EQ(Get(stats, "200"), served) << stats;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllPatterns, ServerClientsTest, ::testing::ValuesIn(ServerPatterns()),
-    [](const ::testing::TestParamInfo<std::string>& info) {
-      return PatternTestName(info.param);
-    });
+INSTANTIATE_TEST_SUITE_P(AllPatterns, ServerClientsTest,
+                         ::testing::ValuesIn(ServerPatterns()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return PatternTestName(info.param);
+                         });
 
 }  // namespace
 }  // namespace faultline::testing

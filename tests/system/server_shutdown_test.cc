@@ -8,8 +8,8 @@
 // - a tshark capture on lo shows that every connection the server accepted
 //   ended with a FIN from the server and that the server sent no RST on any
 //   of them (needs root; skipped with a reason otherwise).
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -59,7 +59,8 @@ class Capture {
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(addr);
     if (probe_fd_ < 0 ||
-        bind(probe_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        bind(probe_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
+            0 ||
         listen(probe_fd_, 64) != 0 ||
         getsockname(probe_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
       return "probe listener failed";
@@ -67,11 +68,11 @@ class Capture {
     const int probe_port = ntohs(addr.sin_port);
     // Headers only (-s 96) and a big buffer (-B, MiB): a drop would look
     // like a missing FIN.
-    child_.emplace(Child::Spawn(
-        {"tshark", "-i", "lo", "-f",
-         "tcp port " + std::to_string(port) + " or tcp port " +
-             std::to_string(probe_port),
-         "-s", "96", "-B", "64", "-n", "-w", file_}));
+    child_.emplace(
+        Child::Spawn({"tshark", "-i", "lo", "-f",
+                      "tcp port " + std::to_string(port) + " or tcp port " +
+                          std::to_string(probe_port),
+                      "-s", "96", "-B", "64", "-n", "-w", file_}));
     if (child_->ReadStderrUntil("Capture started", seconds(15)).empty()) {
       return "tshark did not start: " + child_->StderrSoFar();
     }
@@ -136,11 +137,17 @@ std::map<int, ConnectionEnd> AnalyzeCapture(const std::string& file, int port,
                                             std::string* error,
                                             std::string* raw) {
   std::map<int, ConnectionEnd> conns;
-  const RunResult r = faultline::testing::Run(
-      {"tshark", "-r", file, "-n", "-T", "fields", "-e", "tcp.stream", "-e",
-       "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e",
-       "tcp.flags.fin", "-e", "tcp.flags.reset"},
-      seconds(60));
+  const RunResult r = faultline::testing::Run({"tshark", "-r",
+                                               file,     "-n",
+                                               "-T",     "fields",
+                                               "-e",     "tcp.stream",
+                                               "-e",     "tcp.srcport",
+                                               "-e",     "tcp.dstport",
+                                               "-e",     "tcp.flags.syn",
+                                               "-e",     "tcp.flags.ack",
+                                               "-e",     "tcp.flags.fin",
+                                               "-e",     "tcp.flags.reset"},
+                                              seconds(60));
   if (r.exit_code != 0) {
     *error = "tshark -r failed: " + r.err;
     return conns;
@@ -191,16 +198,20 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
   if (have_load) {
     // Open loop at a modest rate, so that the capture keeps up; a mix with
     // slow requests so that some are in flight when SIGTERM arrives.
-    argv = {load_bin, url, "-c", std::to_string(kConnections), "-d", "4",
-            "--rate", "3000", "--paths", "/:8,/sleep?ms=50:1,/alloc?kb=64:1",
-            "--timeout", "8", "--json"};
+    argv = {load_bin,    url,
+            "-c",        std::to_string(kConnections),
+            "-d",        "4",
+            "--rate",    "3000",
+            "--paths",   "/:8,/sleep?ms=50:1,/alloc?kb=64:1",
+            "--timeout", "8",
+            "--json"};
     if (h2) {
       argv.insert(argv.end(), {"--h2", "--streams", "4"});
     }
   } else {
     // The same rate as above: 375 requests/s per connection.
-    argv = {"h2load", "-D", "4", "-c", std::to_string(kConnections),
-            "--rps", "375", "-T", "8", url};
+    argv = {"h2load", "-D",  "4",  "-c", std::to_string(kConnections),
+            "--rps",  "375", "-T", "8",  url};
     if (h2) {
       argv.insert(argv.end(), {"-m", "4"});
     } else {
@@ -215,9 +226,9 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
   ASSERT_TRUE(server->child.Signal(SIGTERM));
   const RunResult srv = server->child.Wait(
       milliseconds(static_cast<int>(kDrainTimeoutS * 1000) + 3000));
-  const double exit_s = std::chrono::duration<double>(
-                            std::chrono::steady_clock::now() - term_at)
-                            .count();
+  const double exit_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - term_at)
+          .count();
   const RunResult client = load.Wait(seconds(30));
   const std::string capture_err = capture.Stop();
 
@@ -250,8 +261,8 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
     EXPECT_EQ(JsonUint(j, "5xx"), 0u) << j;
   } else {
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(client.out, m,
-                                  std::regex(R"((\d+) succeeded)")))
+    ASSERT_TRUE(
+        std::regex_search(client.out, m, std::regex(R"((\d+) succeeded)")))
         << client.out;
     EXPECT_EQ(std::stoull(m[1]), served) << client.out << "\n" << stats;
   }
@@ -277,15 +288,16 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
       EXPECT_TRUE(h2 && c.client_fin)
           << "tcp.stream " << stream << ": the server never sent FIN";
     }
-    EXPECT_FALSE(c.server_rst) << "tcp.stream " << stream
-                               << ": the server sent RST";
+    EXPECT_FALSE(c.server_rst)
+        << "tcp.stream " << stream << ": the server sent RST";
   }
   int client_reset = 0;
   for (const auto& [stream, c] : conns) client_reset += c.client_rst ? 1 : 0;
   RecordProperty("connections_reset_by_client", client_reset);
   EXPECT_EQ(static_cast<uint64_t>(established),
             JsonUint(stats, "connections_accepted").value_or(~0ull))
-      << stats << "\n" << conns.size() << " TCP streams in the capture\n"
+      << stats << "\n"
+      << conns.size() << " TCP streams in the capture\n"
       << raw.substr(0, 400) << "\n"
       << capture_err;
   EXPECT_EQ(capture_err.find("dropped"), std::string::npos) << capture_err;
@@ -293,7 +305,8 @@ TEST_P(ServerShutdownTest, SigtermUnderLoadLosesNothingAndEndsWithFin) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllPatterns, ServerShutdownTest,
-    ::testing::Combine(::testing::ValuesIn(ServerPatterns()), ::testing::Bool()),
+    ::testing::Combine(::testing::ValuesIn(ServerPatterns()),
+                       ::testing::Bool()),
     [](const ::testing::TestParamInfo<Param>& info) {
       return PatternTestName(std::get<0>(info.param)) +
              (std::get<1>(info.param) ? "_h2" : "_h1");

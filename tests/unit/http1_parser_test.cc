@@ -105,7 +105,8 @@ TEST(Http1ParserTest, NeedsMoreDataOnEmptyAndPartialInput) {
 }
 
 TEST(Http1ParserTest, LeadingEmptyLinesSkipped) {
-  constexpr std::string_view kWire = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  constexpr std::string_view kWire =
+      "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
   Request r;
   const ParseResult res = Parse(kWire, &r);
   ASSERT_EQ(res.status, Status::kComplete);
@@ -153,22 +154,22 @@ TEST(Http1ParserTest, AsteriskAndAuthorityForms) {
 
 TEST(Http1ParserTest, MalformedRequestLines) {
   for (std::string_view line : {
-           "GET  / HTTP/1.1",          // two spaces
-           "GET / HTTP/1.1 ",          // trailing space
-           " GET / HTTP/1.1",          // leading space
-           "GET /",                    // no version
-           "GET / HTTP/1.1 extra",     // extra field
-           "G(T / HTTP/1.1",           // method not a token
-           "GET /a b HTTP/1.1",        // space in target
-           "GET /a\tb HTTP/1.1",       // tab in target
-           "GET /a#frag HTTP/1.1",     // fragment
-           "GET /\x7f HTTP/1.1",       // DEL
-           "GET /\xc3\xa9 HTTP/1.1",   // non-ASCII
-           "GET / http/1.1",           // lower-case protocol
-           "GET / HTTP/1.10",          // two-digit minor
-           "GET / HTTP/1",             // no minor
-           "GET / HTTP/a.1",           // not a digit
-           "GET / HTTP/1.1\r",         // CR without LF
+           "GET  / HTTP/1.1",         // two spaces
+           "GET / HTTP/1.1 ",         // trailing space
+           " GET / HTTP/1.1",         // leading space
+           "GET /",                   // no version
+           "GET / HTTP/1.1 extra",    // extra field
+           "G(T / HTTP/1.1",          // method not a token
+           "GET /a b HTTP/1.1",       // space in target
+           "GET /a\tb HTTP/1.1",      // tab in target
+           "GET /a#frag HTTP/1.1",    // fragment
+           "GET /\x7f HTTP/1.1",      // DEL
+           "GET /\xc3\xa9 HTTP/1.1",  // non-ASCII
+           "GET / http/1.1",          // lower-case protocol
+           "GET / HTTP/1.10",         // two-digit minor
+           "GET / HTTP/1",            // no minor
+           "GET / HTTP/a.1",          // not a digit
+           "GET / HTTP/1.1\r",        // CR without LF
        }) {
     const std::string wire = std::string(line) + "\r\nHost: h\r\n\r\n";
     EXPECT_EQ(StatusOf(wire), Status::kBadRequest) << line;
@@ -230,18 +231,18 @@ TEST(Http1ParserTest, HostRequiredOnceInHttp11) {
 
 TEST(Http1ParserTest, MalformedFieldLines) {
   for (std::string_view field : {
-           "Host : a",        // whitespace before colon (RFC 9112 5.1)
-           "Host\t: a",       // tab before colon
-           "X: a\r\n b",      // obs-fold (RFC 9112 5.2)
-           "X: a\r\n\tb",     // obs-fold with tab
-           "X: a\rb",         // CR without LF inside a value
-           "X: a\r",          // CR CR LF
-           "X: a\nY: b",      // bare LF
-           ": a",             // empty name
-           "X a",             // no colon
-           "X(: a",           // name not a token
-           "X: a\x7f",        // DEL in value
-           "X: a\x01",        // control in value
+           "Host : a",     // whitespace before colon (RFC 9112 5.1)
+           "Host\t: a",    // tab before colon
+           "X: a\r\n b",   // obs-fold (RFC 9112 5.2)
+           "X: a\r\n\tb",  // obs-fold with tab
+           "X: a\rb",      // CR without LF inside a value
+           "X: a\r",       // CR CR LF
+           "X: a\nY: b",   // bare LF
+           ": a",          // empty name
+           "X a",          // no colon
+           "X(: a",        // name not a token
+           "X: a\x7f",     // DEL in value
+           "X: a\x01",     // control in value
        }) {
     const std::string wire =
         "GET / HTTP/1.1\r\nHost: h\r\n" + std::string(field) + "\r\n\r\n";
@@ -273,8 +274,7 @@ TEST(Http1ParserTest, ContentLengthBody) {
 
 TEST(Http1ParserTest, ContentLengthVariants) {
   auto with_cl = [](std::string_view cl) {
-    return "POST / HTTP/1.1\r\nHost: h\r\n" + std::string(cl) +
-           "\r\n\r\nabc";
+    return "POST / HTTP/1.1\r\nHost: h\r\n" + std::string(cl) + "\r\n\r\nabc";
   };
   Request r;
   EXPECT_EQ(Parse(with_cl("Content-Length: 003"), &r).status,
@@ -341,17 +341,17 @@ TEST(Http1ParserTest, ChunkedErrors) {
            std::string(body);
   };
   for (std::string_view body : {
-           "x\r\n",                       // not hex
-           "\r\n",                        // empty size
-           " 5\r\nhello\r\n0\r\n\r\n",    // leading space
-           "5 \r\nhello\r\n0\r\n\r\n",    // trailing space, no extension
-           "-1\r\n",                      // negative
-           "0x5\r\nhello\r\n0\r\n\r\n",   // 0x prefix
-           "5\r\nhelloXX0\r\n\r\n",       // data not followed by CRLF
-           "5\r\nhello\n0\r\n\r\n",       // data followed by bare LF
-           "5\nhello\r\n0\r\n\r\n",       // size line with bare LF
-           "5;\r\nhello\r\n0\r\n\r\n",    // extension without name
-           "5;a=\r\nhello\r\n0\r\n\r\n",  // extension without value
+           "x\r\n",                          // not hex
+           "\r\n",                           // empty size
+           " 5\r\nhello\r\n0\r\n\r\n",       // leading space
+           "5 \r\nhello\r\n0\r\n\r\n",       // trailing space, no extension
+           "-1\r\n",                         // negative
+           "0x5\r\nhello\r\n0\r\n\r\n",      // 0x prefix
+           "5\r\nhelloXX0\r\n\r\n",          // data not followed by CRLF
+           "5\r\nhello\n0\r\n\r\n",          // data followed by bare LF
+           "5\nhello\r\n0\r\n\r\n",          // size line with bare LF
+           "5;\r\nhello\r\n0\r\n\r\n",       // extension without name
+           "5;a=\r\nhello\r\n0\r\n\r\n",     // extension without value
            "5;a=\"x\r\nhello\r\n0\r\n\r\n",  // unterminated quoted string
            "5;a b\r\nhello\r\n0\r\n\r\n",    // junk after extension
            "10000000000000000\r\n",          // chunk-size overflow (2^64)
@@ -370,8 +370,8 @@ TEST(Http1ParserTest, ChunkedErrors) {
 }
 
 TEST(Http1ParserTest, TransferEncodingRules) {
-  auto with_te = [](std::string_view fields, std::string_view version =
-                                                 "HTTP/1.1") {
+  auto with_te = [](std::string_view fields,
+                    std::string_view version = "HTTP/1.1") {
     return "POST / " + std::string(version) + "\r\nHost: h\r\n" +
            std::string(fields) + "\r\n\r\n0\r\n\r\n";
   };
@@ -403,14 +403,14 @@ TEST(Http1ParserTest, TransferEncodingRules) {
 TEST(Http1ParserTest, SmugglingCasesRejected) {
   const std::string kHead = "POST / HTTP/1.1\r\nHost: h\r\n";
   // CL.TE and TE.CL.
-  EXPECT_EQ(StatusOf(kHead +
-                     "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "0\r\n\r\nG"),
-            Status::kBadRequest);
-  EXPECT_EQ(StatusOf(kHead +
-                     "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
-                     "8\r\nSMUGGLED\r\n0\r\n\r\n"),
-            Status::kBadRequest);
+  EXPECT_EQ(
+      StatusOf(kHead + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "0\r\n\r\nG"),
+      Status::kBadRequest);
+  EXPECT_EQ(
+      StatusOf(kHead + "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"
+                       "8\r\nSMUGGLED\r\n0\r\n\r\n"),
+      Status::kBadRequest);
   // Obfuscated Transfer-Encoding.
   EXPECT_EQ(StatusOf(kHead + "Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n"),
             Status::kBadRequest);
@@ -458,17 +458,15 @@ TEST(Http1ParserTest, KeepAliveRules) {
   EXPECT_FALSE(r.keep_alive);
   ASSERT_EQ(Parse("GET / HTTP/1.0\r\n\r\n", &r).status, Status::kComplete);
   EXPECT_FALSE(r.keep_alive);
-  ASSERT_EQ(Parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r)
-                .status,
-            Status::kComplete);
+  ASSERT_EQ(
+      Parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r).status,
+      Status::kComplete);
   EXPECT_TRUE(r.keep_alive);
-  ASSERT_EQ(Parse("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
-                  &r)
+  ASSERT_EQ(Parse("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", &r)
                 .status,
             Status::kComplete);
   EXPECT_FALSE(r.keep_alive);
-  ASSERT_EQ(Parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n",
-                  &r)
+  ASSERT_EQ(Parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n", &r)
                 .status,
             Status::kComplete);
   EXPECT_TRUE(r.keep_alive);  // "closed" is not "close"
@@ -506,7 +504,8 @@ TEST(Http1ParserTest, PipelinedRequests) {
   const std::string third =
       "POST /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
       "2\r\nxy\r\n0\r\n\r\n";
-  const std::string fourth = "GET /four HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  const std::string fourth =
+      "GET /four HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
   std::string buf = first + second + third + fourth + "GET /fi";
   std::vector<std::string> paths;
   std::vector<std::string> bodies;
@@ -523,7 +522,8 @@ TEST(Http1ParserTest, PipelinedRequests) {
     keep_alive.push_back(r.keep_alive);
     buf.erase(0, res.consumed);
   }
-  EXPECT_EQ(paths, (std::vector<std::string>{"/one", "/two", "/three", "/four"}));
+  EXPECT_EQ(paths,
+            (std::vector<std::string>{"/one", "/two", "/three", "/four"}));
   EXPECT_EQ(bodies, (std::vector<std::string>{"", "abc", "xy", ""}));
   EXPECT_EQ(keep_alive, (std::vector<bool>{true, true, true, false}));
   EXPECT_EQ(buf, "GET /fi");
@@ -561,12 +561,12 @@ TEST(Http1ParserTest, HeaderBytesLimit) {
   limits.max_header_bytes = 64;
   const std::string head = "GET / HTTP/1.1\r\n";
   // "Host: h\r\n" (9) + "X: " + 50 + "\r\n" (55) = 64: fits exactly.
-  const std::string fits = head + "Host: h\r\nX: " + std::string(50, 'v') +
-                           "\r\n\r\n";
+  const std::string fits =
+      head + "Host: h\r\nX: " + std::string(50, 'v') + "\r\n\r\n";
   EXPECT_EQ(StatusOf(fits, limits), Status::kComplete);
   ExpectPrefixesConsistent(fits, limits);
-  const std::string over = head + "Host: h\r\nX: " + std::string(51, 'v') +
-                           "\r\n\r\n";
+  const std::string over =
+      head + "Host: h\r\nX: " + std::string(51, 'v') + "\r\n\r\n";
   EXPECT_EQ(StatusOf(over, limits), Status::kHeadersTooLarge);
   ExpectPrefixesConsistent(over, limits);
   // Slowloris: a field line that never ends is refused once it is too long.
@@ -581,12 +581,12 @@ TEST(Http1ParserTest, HeaderBytesLimit) {
 TEST(Http1ParserTest, HeaderCountLimit) {
   Limits limits;
   limits.max_headers = 3;
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n",
-                     limits),
-            Status::kComplete);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n",
-                     limits),
-            Status::kHeadersTooLarge);  // known before the empty line
+  EXPECT_EQ(
+      StatusOf("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", limits),
+      Status::kComplete);
+  EXPECT_EQ(
+      StatusOf("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n", limits),
+      Status::kHeadersTooLarge);  // known before the empty line
 }
 
 TEST(Http1ParserTest, TrailersShareHeaderLimit) {
@@ -594,7 +594,8 @@ TEST(Http1ParserTest, TrailersShareHeaderLimit) {
   limits.max_header_bytes = 40;
   const std::string wire =
       "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "0\r\nT: " + std::string(20, 't') + "\r\n\r\n";
+      "0\r\nT: " +
+      std::string(20, 't') + "\r\n\r\n";
   EXPECT_EQ(StatusOf(wire, limits), Status::kHeadersTooLarge);
 }
 

@@ -13,8 +13,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 TEST(ProcessTest, RunCollectsOutputAndExitCode) {
-  const RunResult r =
-      faultline::testing::Run({"sh", "-c", "echo out; echo err >&2; exit 3"}, seconds(10));
+  const RunResult r = faultline::testing::Run(
+      {"sh", "-c", "echo out; echo err >&2; exit 3"}, seconds(10));
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "out\n");
   EXPECT_EQ(r.err, "err\n");
@@ -22,7 +22,8 @@ TEST(ProcessTest, RunCollectsOutputAndExitCode) {
 }
 
 TEST(ProcessTest, RunReportsExecFailure) {
-  const RunResult r = faultline::testing::Run({"/nonexistent/faultline-no-such-program"});
+  const RunResult r =
+      faultline::testing::Run({"/nonexistent/faultline-no-such-program"});
   EXPECT_EQ(r.exit_code, 127);
   EXPECT_NE(r.err.find("exec /nonexistent/faultline-no-such-program"),
             std::string::npos)
@@ -32,7 +33,8 @@ TEST(ProcessTest, RunReportsExecFailure) {
 TEST(ProcessTest, RunTimesOutAndKillsTheGroup) {
   const auto start = std::chrono::steady_clock::now();
   // The shell's child (sleep) holds the pipes too; it must die with it.
-  const RunResult r = faultline::testing::Run({"sh", "-c", "sleep 30 & sleep 30"}, milliseconds(300));
+  const RunResult r = faultline::testing::Run(
+      {"sh", "-c", "sleep 30 & sleep 30"}, milliseconds(300));
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.exit_code, -SIGKILL);
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(5));
@@ -40,8 +42,8 @@ TEST(ProcessTest, RunTimesOutAndKillsTheGroup) {
 
 TEST(ProcessTest, LargeOutputDoesNotBlockTheChild) {
   // 1 MiB, far more than a pipe buffer.
-  const RunResult r =
-      faultline::testing::Run({"sh", "-c", "head -c 1048576 /dev/zero"}, seconds(10));
+  const RunResult r = faultline::testing::Run(
+      {"sh", "-c", "head -c 1048576 /dev/zero"}, seconds(10));
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.out.size(), 1048576u);
 }
@@ -91,8 +93,8 @@ TEST(ProcessTest, EnvironmentProbes) {
   const int port = FreePort();
   EXPECT_GT(port, 0);
   EXPECT_LT(port, 65536);
-  EXPECT_EQ(BuildPath("faultline-server").substr(
-                BuildPath("faultline-server").size() - 17),
+  EXPECT_EQ(BuildPath("faultline-server")
+                .substr(BuildPath("faultline-server").size() - 17),
             "/faultline-server");
 }
 
