@@ -47,7 +47,9 @@ constexpr uint8_t kDrainPing[8] = {'f', 'l', '-', 'd', 'r', 'a', 'i', 'n'};
 
 // ---- nghttp2 callbacks: free functions that cast user_data. ----
 
-Connection* Conn(void* user_data) { return static_cast<Connection*>(user_data); }
+Connection* Conn(void* user_data) {
+  return static_cast<Connection*>(user_data);
+}
 
 int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame,
                    void* user_data) {
@@ -89,8 +91,7 @@ int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id,
   return 0;
 }
 
-int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame,
-                void* user_data) {
+int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   Connection* c = Conn(user_data);
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
@@ -112,8 +113,7 @@ int OnFrameRecv(nghttp2_session*, const nghttp2_frame* frame,
   return 0;
 }
 
-int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame,
-                void* user_data) {
+int OnFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   Connection* c = Conn(user_data);
   if (frame->hd.type == NGHTTP2_GOAWAY) {
     c->H2GoawaySent(frame->goaway.last_stream_id, frame->goaway.error_code);
@@ -295,9 +295,8 @@ void Connection::Advance() {
     bool had_output = OutputPending();
     if (!Flush()) return;
     // Written everything: more pipelined requests may now fit.
-    bool progress = had_output && !OutputPending() &&
-                    proto_ == Proto::kHttp1 && !busy_ && !in_.empty() &&
-                    !close_after_write_;
+    bool progress = had_output && !OutputPending() && proto_ == Proto::kHttp1 &&
+                    !busy_ && !in_.empty() && !close_after_write_;
     if (!progress) break;
   }
   if (state_ != State::kOpen) return;
@@ -441,9 +440,8 @@ bool Connection::StartHttp2() {
     Close("h2-init-failed");
     return false;
   }
-  nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
-       loop_->config().h2_max_concurrent_streams}};
+  nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+                                  loop_->config().h2_max_concurrent_streams}};
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, 1);
   if (draining_) H2BeginShutdown();
   return true;
@@ -507,14 +505,13 @@ void Connection::H2Respond(Stream* s) {
   std::to_chars(s->status_str, s->status_str + 3, s->resp.status);
   *std::to_chars(s->length_str, s->length_str + 20, body.size()).ptr = '\0';
   auto nv = [](const char* n, const char* v) {
-    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
-                      reinterpret_cast<uint8_t*>(const_cast<char*>(v)),
-                      std::strlen(n), std::strlen(v),
-                      NGHTTP2_NV_FLAG_NO_COPY_NAME |
-                          NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    return nghttp2_nv{
+        reinterpret_cast<uint8_t*>(const_cast<char*>(n)),
+        reinterpret_cast<uint8_t*>(const_cast<char*>(v)), std::strlen(n),
+        std::strlen(v),
+        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
   };
-  nghttp2_nv hdrs[] = {nv(":status", s->status_str),
-                       nv("server", "faultline"),
+  nghttp2_nv hdrs[] = {nv(":status", s->status_str), nv("server", "faultline"),
                        nv("content-type", "text/plain"),
                        nv("content-length", s->length_str)};
   nghttp2_data_provider prd;
@@ -783,8 +780,9 @@ void Connection::OnTick(int64_t now) {
       Advance();
     } else if (goaway_phase_ == 0 && !OutputPending() &&
                now - last_activity_ns_ > cfg.idle_timeout_ns &&
-               std::none_of(streams_.begin(), streams_.end(),
-                            [](const auto& kv) { return kv.second->started; })) {
+               std::none_of(
+                   streams_.begin(), streams_.end(),
+                   [](const auto& kv) { return kv.second->started; })) {
       DecideClose("idle-timeout");
       nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
       Advance();
@@ -799,7 +797,8 @@ void Connection::OnTick(int64_t now) {
     close_after_write_ = true;
     return Advance();
   }
-  if (request_begin_ns_ != 0 && now - request_begin_ns_ > cfg.header_timeout_ns) {
+  if (request_begin_ns_ != 0 &&
+      now - request_begin_ns_ > cfg.header_timeout_ns) {
     SendHttp1Error(408, "request-timeout");
     return Advance();
   }

@@ -36,8 +36,8 @@ bool DoCow(const Resources* res, uint64_t kb) {
   size_t len = kb * 1024;
   if (len == 0) return true;
   if (res == nullptr || res->cow_fd < 0) return false;
-  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-                 res->cow_fd, 0);
+  void* m =
+      mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, res->cow_fd, 0);
   if (m == MAP_FAILED) return false;
   volatile char* p = static_cast<char*>(m);
   // Read first: the page cache page is mapped read-only into this private
@@ -53,7 +53,8 @@ bool DoCow(const Resources* res, uint64_t kb) {
 // Each level keeps 1 KiB of stack live and touched.
 __attribute__((noinline)) uint64_t Recurse(uint64_t levels) {
   volatile char frame[1024];
-  for (size_t i = 0; i < sizeof(frame); i += 64) frame[i] = static_cast<char>(i);
+  for (size_t i = 0; i < sizeof(frame); i += 64)
+    frame[i] = static_cast<char>(i);
   if (levels <= 1) return frame[0];
   return Recurse(levels - 1) + frame[64];
 }
@@ -84,19 +85,32 @@ std::optional<uint64_t> QueryUint(std::string_view query, std::string_view key,
 
 std::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
@@ -138,8 +152,8 @@ void HandleEndpoint(std::string_view method, std::string_view path,
     }
     bool ok = path == "/alloc" ? DoAlloc(*kb) : DoCow(res, *kb);
     if (!ok) return out->SetStatic(500, "mmap failed\n");
-    out->SetOwned(200, std::string(path.substr(1)) + " " +
-                           std::to_string(*kb) + " KiB\n");
+    out->SetOwned(200, std::string(path.substr(1)) + " " + std::to_string(*kb) +
+                           " KiB\n");
     return;
   }
   out->SetStatic(404, kNotFound);
@@ -152,8 +166,8 @@ Result<const Resources*> InitResources() {
   // text, mapped read-only and shared. Its pages sit in the page cache; the
   // first touch of each page through this mapping is a file-backed fault.
   const char* dir = std::getenv("TMPDIR");
-  std::string tmpl = std::string(dir && *dir ? dir : "/tmp") +
-                     "/faultline-server-file-XXXXXX";
+  std::string tmpl =
+      std::string(dir && *dir ? dir : "/tmp") + "/faultline-server-file-XXXXXX";
   int fd = mkstemp(tmpl.data());
   if (fd < 0) return std::unexpected(ErrnoError("mkstemp " + tmpl, errno));
   unlink(tmpl.c_str());

@@ -26,7 +26,7 @@
 
 namespace faultline::server {
 
-inline constexpr uint64_t kMaxKb = 65536;     // /alloc, /file, /cow
+inline constexpr uint64_t kMaxKb = 65536;      // /alloc, /file, /cow
 inline constexpr uint64_t kMaxStackKb = 4096;  // threads have >= 8 MiB stacks
 inline constexpr uint64_t kMaxSleepMs = 10000;
 

@@ -146,7 +146,8 @@ void Loop::AddListener(int fd, bool own, bool exclusive, AcceptFn fn,
   l->fn = std::move(fn);
   l->shared_refs = std::move(shared_refs);
   epoll_event ev{};
-  ev.events = EPOLLIN | (exclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
+  ev.events =
+      EPOLLIN | (exclusive ? static_cast<uint32_t>(EPOLLEXCLUSIVE) : 0u);
   l->events = ev.events;
   ev.data.ptr = static_cast<Pollable*>(l.get());
   if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -172,11 +173,10 @@ void Loop::Listener::AcceptAll() {
       int64_t now = MonotonicNs();
       if (now - last_log.load() > 1'000'000'000) {
         last_log.store(now);
-        std::fprintf(stderr, "faultline-server: accept: %s%s\n",
-                     std::strerror(err),
-                     err == EMFILE || err == ENFILE
-                         ? " (pausing accept for 200 ms)"
-                         : "");
+        std::fprintf(
+            stderr, "faultline-server: accept: %s%s\n", std::strerror(err),
+            err == EMFILE || err == ENFILE ? " (pausing accept for 200 ms)"
+                                           : "");
       }
       if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // The queue stays readable: without a pause the loop would spin.
@@ -324,7 +324,8 @@ void Loop::Run() {
     if (!timers_.empty() && timers_.top().deadline_ns < wake)
       wake = timers_.top().deadline_ns;
     int64_t wait_ns = wake - now_ns_;
-    int timeout_ms = wait_ns <= 0 ? 0 : static_cast<int>((wait_ns + 999'999) / 1'000'000);
+    int timeout_ms =
+        wait_ns <= 0 ? 0 : static_cast<int>((wait_ns + 999'999) / 1'000'000);
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
     now_ns_ = MonotonicNs();
     for (int i = 0; i < n; ++i)

@@ -84,8 +84,8 @@ class Completion {
     while (!pred()) {
       int64_t left = deadline_ns - MonotonicNs();
       if (left <= 0) return pred();
-      cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(
-                             left, 100'000'000)));
+      cv_.wait_for(
+          lock, std::chrono::nanoseconds(std::min<int64_t>(left, 100'000'000)));
     }
     return true;
   }
@@ -214,7 +214,8 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
   auto listen_or_fail = [&](bool reuseport, int p) -> int {
     auto fd = Listen(o.bind, p, reuseport);
     if (!fd) {
-      std::fprintf(stderr, "faultline-server: %s\n", fd.error().message.c_str());
+      std::fprintf(stderr, "faultline-server: %s\n",
+                   fd.error().message.c_str());
       return -1;
     }
     return *fd;
@@ -340,8 +341,7 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
   for (auto& l : loops) total.Add(l->stats());
   total.Add(per_conn.stats());
   if (!clean) {
-    std::fprintf(stderr,
-                 "faultline-server: drain timeout: %llu requests cut\n",
+    std::fprintf(stderr, "faultline-server: drain timeout: %llu requests cut\n",
                  static_cast<unsigned long long>(total.requests_cut));
   }
   ShutdownPhase(kPhaseExit, "exit");
@@ -430,7 +430,8 @@ int RunPrefork(const Options& o, const ServerConfig* cfg) {
     pid_t pid = fork();
     if (pid == 0) PreforkChild(o, cfg, *lfd, i, &slots[i]);
     if (pid < 0) {
-      std::fprintf(stderr, "faultline-server: fork: %s\n", std::strerror(errno));
+      std::fprintf(stderr, "faultline-server: fork: %s\n",
+                   std::strerror(errno));
     }
     pids[i] = pid;
   };
@@ -508,8 +509,8 @@ int RunPrefork(const Options& o, const ServerConfig* cfg) {
 
 const std::vector<std::string>& PatternNames() {
   static const std::vector<std::string> names = {
-      "event-loop",    "acceptor-workers", "dispatch",       "shared-accept",
-      "reuseport",     "prefork",          "thread-per-conn"};
+      "event-loop", "acceptor-workers", "dispatch",       "shared-accept",
+      "reuseport",  "prefork",          "thread-per-conn"};
   return names;
 }
 
@@ -519,7 +520,8 @@ Result<void> ValidateOptions(const Options& o) {
   if (!known) {
     std::string list;
     for (const auto& n : PatternNames()) list += (list.empty() ? "" : ", ") + n;
-    return Fail(2, "unknown pattern '" + o.pattern + "' (one of: " + list + ")");
+    return Fail(2,
+                "unknown pattern '" + o.pattern + "' (one of: " + list + ")");
   }
   if (o.port < 0 || o.port > 65535)
     return Fail(2, "--port must be 0..65535 (0: any free port)");
@@ -602,8 +604,8 @@ Result<int> Listen(const std::string& addr, int port, bool reuseport) {
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) {
     int e = errno;
     close(fd);
-    return std::unexpected(ErrnoError(
-        "bind " + addr + ":" + std::to_string(port), e, "", 2));
+    return std::unexpected(
+        ErrnoError("bind " + addr + ":" + std::to_string(port), e, "", 2));
   }
   if (listen(fd, 4096) != 0) {
     int e = errno;

@@ -12,16 +12,13 @@ void Stats::Add(const Stats& o) {
 }
 
 std::string Stats::ToJson() const {
-  std::string s = "{\"connections_accepted\":" +
-                  std::to_string(connections_accepted) +
-                  ",\"connections_closed\":" +
-                  std::to_string(connections_closed) +
-                  ",\"requests_completed\":" +
-                  std::to_string(RequestsCompleted()) +
-                  ",\"h1_requests\":" + std::to_string(h1_requests) +
-                  ",\"h2_requests\":" + std::to_string(h2_requests) +
-                  ",\"requests_cut\":" + std::to_string(requests_cut) +
-                  ",\"by_status\":{";
+  std::string s =
+      "{\"connections_accepted\":" + std::to_string(connections_accepted) +
+      ",\"connections_closed\":" + std::to_string(connections_closed) +
+      ",\"requests_completed\":" + std::to_string(RequestsCompleted()) +
+      ",\"h1_requests\":" + std::to_string(h1_requests) +
+      ",\"h2_requests\":" + std::to_string(h2_requests) +
+      ",\"requests_cut\":" + std::to_string(requests_cut) + ",\"by_status\":{";
   bool first = true;
   for (int i = 100; i < 600; ++i) {
     if (by_status[i] == 0) continue;

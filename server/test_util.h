@@ -6,11 +6,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <nghttp2/nghttp2.h>
 
 #include <cctype>
 #include <cerrno>
@@ -44,8 +43,7 @@ inline const Resources* TestResources() {
 // One Loop serving a listener on 127.0.0.1:<port> from its own thread.
 class TestServer {
  public:
-  explicit TestServer(ServerConfig cfg = {}, int pool_threads = 0)
-      : cfg_(cfg) {
+  explicit TestServer(ServerConfig cfg = {}, int pool_threads = 0) : cfg_(cfg) {
     cfg_.resources = TestResources();
     if (pool_threads > 0)
       pool_ = std::make_unique<WorkerPool>(pool_threads, cfg_.resources);
@@ -256,8 +254,8 @@ class H2Client {
   int32_t Get(const std::string& path) {
     nghttp2_nv nva[] = {Nv(":method", "GET"), Nv(":scheme", "http"),
                         Nv(":authority", "test"), Nv(":path", path)};
-    int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, nullptr,
-                                        nullptr);
+    int32_t id =
+        nghttp2_submit_request(session_, nullptr, nva, 4, nullptr, nullptr);
     streams_[id];
     return id;
   }
@@ -281,8 +279,8 @@ class H2Client {
     prd.read_callback = [](nghttp2_session*, int32_t, uint8_t*, size_t,
                            uint32_t*, nghttp2_data_source*,
                            void*) -> ssize_t { return NGHTTP2_ERR_DEFERRED; };
-    int32_t id = nghttp2_submit_request(session_, nullptr, nva, 4, &prd,
-                                        nullptr);
+    int32_t id =
+        nghttp2_submit_request(session_, nullptr, nva, 4, &prd, nullptr);
     streams_[id];
     return id;
   }
@@ -338,8 +336,8 @@ class H2Client {
     const uint8_t* data;
     ssize_t n;
     while ((n = nghttp2_session_mem_send(session_, &data)) > 0) {
-      if (!SendAll(fd_, std::string_view(
-                                     reinterpret_cast<const char*>(data), n)))
+      if (!SendAll(fd_,
+                   std::string_view(reinterpret_cast<const char*>(data), n)))
         return false;
     }
     pollfd p{fd_, POLLIN, 0};

@@ -137,8 +137,8 @@ TEST(ValidateOptions, RejectsUnknownPatternAndBadNumbers) {
 }
 
 TEST(ParseArgs, BadFlagsExitTwo) {
-  const char* a1[] = {"faultline-server", "--pattern", "event-loop",
-                      "--port", "x"};
+  const char* a1[] = {"faultline-server", "--pattern", "event-loop", "--port",
+                      "x"};
   auto r1 = ParseArgs(5, const_cast<char**>(a1));
   ASSERT_FALSE(r1);
   EXPECT_EQ(r1.error().exit_code, 2);
@@ -146,8 +146,9 @@ TEST(ParseArgs, BadFlagsExitTwo) {
   auto r2 = ParseArgs(2, const_cast<char**>(a2));
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error().exit_code, 2);
-  const char* a3[] = {"faultline-server", "--pattern", "reuseport", "--port",
-                      "0", "--workers", "3"};
+  const char* a3[] = {
+      "faultline-server", "--pattern", "reuseport", "--port", "0",
+      "--workers",        "3"};
   auto r3 = ParseArgs(7, const_cast<char**>(a3));
   ASSERT_TRUE(r3) << r3.error().message;
   EXPECT_EQ(r3->workers, 3);

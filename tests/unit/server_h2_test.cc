@@ -26,7 +26,8 @@ TEST(ServerH2, ConcurrentStreamsDoNotWaitForEachOther) {
   H2Client c(srv.AdoptSocketpair());
   int32_t slow = c.Get("/sleep?ms=1000");
   std::vector<int32_t> fast;
-  for (int i = 0; i < 20; ++i) fast.push_back(c.Get(i % 2 ? "/" : "/alloc?kb=4"));
+  for (int i = 0; i < 20; ++i)
+    fast.push_back(c.Get(i % 2 ? "/" : "/alloc?kb=4"));
   auto t0 = Clock::now();
   ASSERT_TRUE(c.RunUntil([&] {
     for (int32_t id : fast)
@@ -55,8 +56,8 @@ TEST(ServerH2, LargeBodyRespectsFlowControl) {
   ASSERT_EQ(c.stream(id).body.size(), 4096u * 1024);
   const Resources* res = testing::TestResources();
   ASSERT_NE(res, nullptr);
-  EXPECT_EQ(0, std::memcmp(c.stream(id).body.data(), res->file_map,
-                           4096u * 1024));
+  EXPECT_EQ(0,
+            std::memcmp(c.stream(id).body.data(), res->file_map, 4096u * 1024));
 }
 
 TEST(ServerH2, BadParametersAndUnknownPaths) {

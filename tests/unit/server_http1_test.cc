@@ -19,8 +19,7 @@ using testing::TestServer;
 using Clock = std::chrono::steady_clock;
 
 int64_t MsSince(Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                               t)
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t)
       .count();
 }
 
@@ -101,8 +100,9 @@ TEST(ServerHttp1, ChunkedUploadIsDechunked) {
                       "Transfer-Encoding: chunked\r\n\r\n"
                       "5\r\nhello\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_TRUE(SendAll(c.get(), "7\r\n, world\r\n0\r\n\r\n"
-                               "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendAll(c.get(),
+                      "7\r\n, world\r\n0\r\n\r\n"
+                      "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   HttpReader rd(c.get());
   auto r = rd.Next();
   ASSERT_TRUE(r);
@@ -149,7 +149,8 @@ TEST(ServerHttp1, LimitsAndMalformedRequestsCloseWithStatus) {
        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(17000, 'b') +
            "\r\n\r\n",
        431},
-      {"body", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
+      {"body",
+       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n",
        413},
       {"garbage", "\x01\x02 nonsense\r\n\r\n", 400},
       {"bad-version", "GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400},
@@ -197,8 +198,8 @@ TEST(ServerHttp1, ConnectionCloseFromClientAndHttp10) {
   }
   {
     Fd c(Connect(srv.port()));
-    ASSERT_TRUE(SendAll(
-        c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+    ASSERT_TRUE(
+        SendAll(c.get(), "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
     HttpReader rd(c.get());
     auto r = rd.Next();
     ASSERT_TRUE(r);
@@ -209,16 +210,19 @@ TEST(ServerHttp1, ConnectionCloseFromClientAndHttp10) {
 TEST(ServerHttp1, HeadHasLengthButNoBody) {
   TestServer srv;
   Fd c(Connect(srv.port()));
-  ASSERT_TRUE(SendAll(c.get(), "HEAD /file?kb=64 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendAll(c.get(),
+                      "HEAD /file?kb=64 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
   // The reader would take 65536 bytes as the body; read the head by hand.
   std::string got;
   char buf[4096];
   auto start = Clock::now();
   while (got.find("hello") == std::string::npos && MsSince(start) < 3000) {
     ssize_t n = recv(c.get(), buf, sizeof(buf), MSG_DONTWAIT);
-    if (n > 0) got.append(buf, static_cast<size_t>(n));
-    else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (n > 0)
+      got.append(buf, static_cast<size_t>(n));
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_NE(got.find("Content-Length: 65536\r\n\r\nHTTP/1.1 200 OK"),
             std::string::npos)
@@ -263,7 +267,8 @@ TEST(ServerHttp1, SleepDoesNotBlockOtherConnectionsOnOneLoop) {
   Fd a(Connect(srv.port()));
   Fd b(Connect(srv.port()));
   auto t0 = Clock::now();
-  ASSERT_TRUE(SendAll(a.get(), "GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(
+      SendAll(a.get(), "GET /sleep?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n"));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   HttpReader rb(b.get());
   for (int i = 0; i < 10; ++i) {
@@ -281,9 +286,10 @@ TEST(ServerHttp1, SleepDoesNotBlockOtherConnectionsOnOneLoop) {
 TEST(ServerHttp1, DispatchPoolAnswersThroughTheLoop) {
   TestServer srv(ServerConfig{}, 2);
   Fd c(Connect(srv.port()));
-  ASSERT_TRUE(SendAll(c.get(), "GET /alloc?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET /sleep?ms=20 HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendAll(c.get(),
+                      "GET /alloc?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /sleep?ms=20 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"));
   HttpReader rd(c.get());
   auto r1 = rd.Next();
   auto r2 = rd.Next();
@@ -310,7 +316,7 @@ TEST(ServerHttp1, ShutdownClosesIdleAndMarksInFlight) {
   });
   auto t0 = Clock::now();
   EXPECT_TRUE(ri.WaitEof(3000));  // Idle keep-alive: closed at once,
-  EXPECT_LT(MsSince(t0), 1000);    // not after the busy one.
+  EXPECT_LT(MsSince(t0), 1000);   // not after the busy one.
   HttpReader rb(busy.get());
   auto r = rb.Next();
   ASSERT_TRUE(r);

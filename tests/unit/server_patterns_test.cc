@@ -114,8 +114,9 @@ TEST_P(PatternTest, ServesBothProtocolsAndDrainsOnSigterm) {
   int c1 = Connect(srv.port());
   ASSERT_GE(c1, 0);
   HttpReader r1(c1);
-  ASSERT_TRUE(SendAll(c1, "GET /alloc?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"
-                          "GET /cow?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  ASSERT_TRUE(SendAll(c1,
+                      "GET /alloc?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /cow?kb=16 HTTP/1.1\r\nHost: x\r\n\r\n"));
   auto a = r1.Next();
   auto b = r1.Next();
   ASSERT_TRUE(a && b);
@@ -128,7 +129,8 @@ TEST_P(PatternTest, ServesBothProtocolsAndDrainsOnSigterm) {
   H2Client h2(c2);
   int32_t s1 = h2.Get("/file?kb=256");
   int32_t s2 = h2.Get("/stack?kb=64");
-  ASSERT_TRUE(h2.RunUntil([&] { return h2.StreamDone(s1) && h2.StreamDone(s2); }));
+  ASSERT_TRUE(
+      h2.RunUntil([&] { return h2.StreamDone(s1) && h2.StreamDone(s2); }));
   EXPECT_EQ(h2.stream(s1).body.size(), 256u * 1024);
   EXPECT_EQ(h2.stream(s2).status, 200);
 
