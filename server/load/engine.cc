@@ -87,6 +87,9 @@ class Conn {
   virtual void OnEvent(uint32_t events) = 0;
   virtual void CheckTimeouts(uint64_t now) = 0;
   virtual bool Busy() const = 0;               // holds any request
+  // Half-closed, reading to the peer's FIN: the run waits for it (bounded)
+  // so that its socket is never closed with unread bytes (an RST).
+  virtual bool Lingering() const { return false; }
   virtual void Abandon(FailReason why) = 0;    // fail what it holds, close
 
   uint32_t gen() const { return gen_; }
@@ -445,9 +448,10 @@ class H2Conn : public Conn {
   }
 
   bool Busy() const override { return !streams_.empty() || !waiting_.empty(); }
+  bool Lingering() const override { return state_ == State::kLingering; }
 
   void Pump() override {
-    if (state_ == State::kConnecting) return;
+    if (state_ == State::kConnecting || state_ == State::kLingering) return;
     if (state_ == State::kClosed) {
       Request r;
       if (!w_->NextRequest(&r)) return;
@@ -461,7 +465,7 @@ class H2Conn : public Conn {
       return;
     }
     if (draining_) {
-      if (streams_.empty()) Close();
+      if (streams_.empty()) StartLinger();
       return;
     }
     size_t limit = static_cast<size_t>(opt_.streams);
@@ -491,6 +495,10 @@ class H2Conn : public Conn {
       OpenSession();
       return;
     }
+    if (state_ == State::kLingering) {
+      DrainLinger();
+      return;
+    }
     if (state_ != State::kOpen) return;
     if ((events & EPOLLOUT) && !Flush()) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) Read();
@@ -500,6 +508,10 @@ class H2Conn : public Conn {
     uint64_t timeout = SecondsToNs(opt_.timeout_s);
     if (state_ == State::kConnecting && Expired(now, connect_start_ns_, timeout)) {
       OnConnectFailed(ETIMEDOUT);
+      return;
+    }
+    if (state_ == State::kLingering && Expired(now, linger_start_ns_, kLingerNs)) {
+      Close();
       return;
     }
     if (state_ != State::kOpen) return;
@@ -584,7 +596,48 @@ class H2Conn : public Conn {
   }
 
  private:
-  enum class State { kClosed, kConnecting, kOpen };
+  enum class State { kClosed, kConnecting, kOpen, kLingering };
+  static constexpr uint64_t kLingerNs = 2'000'000'000;
+
+  // After a GOAWAY, once the last stream is done: send what nghttp2 still
+  // has (a PING ACK), half-close and read to the server's FIN. Closing
+  // with unread bytes queued (the server's second GOAWAY is usually on its
+  // way) would make the kernel answer with an RST instead of a FIN.
+  void StartLinger() {
+    while (session_) {
+      if (out_off_ < out_.size() && WriteOut() != 0) break;
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) break;
+      out_.assign(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+      out_off_ = 0;
+    }
+    if (session_) {
+      nghttp2_session_del(session_);
+      session_ = nullptr;
+    }
+    SetWantWrite(false);
+    shutdown(fd_, SHUT_WR);
+    state_ = State::kLingering;
+    linger_start_ns_ = NowNs();
+    DrainLinger();
+  }
+
+  void DrainLinger() {
+    uint8_t buf[16384];
+    while (state_ == State::kLingering) {
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        w_->stats().bytes_received += static_cast<uint64_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      Close();  // EOF (the server's FIN) or an error
+    }
+  }
+
+  uint64_t linger_start_ns_ = 0;
 
   void OpenSession() {
     nghttp2_session_client_new(&session_, callbacks_, this);
@@ -649,7 +702,13 @@ class H2Conn : public Conn {
       out_off_ = 0;
     }
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) {
-      ConnectionLost(FailReason::kClosedBeforeResponse);
+      // nghttp2 is done with the session (after a GOAWAY, with no stream
+      // left): end it with a FIN, not a close that could send an RST.
+      if (streams_.empty() && waiting_.empty()) {
+        StartLinger();
+      } else {
+        ConnectionLost(FailReason::kClosedBeforeResponse);
+      }
       return false;
     }
     return true;
@@ -973,7 +1032,7 @@ void Worker::Run() {
     }
     for (auto& c : conns_) c->Pump();
     bool busy = !requeue_.empty() || !due_.empty() || !NoMoreNew();
-    for (auto& c : conns_) busy = busy || c->Busy();
+    for (auto& c : conns_) busy = busy || c->Busy() || c->Lingering();
     if (!busy) break;
     for (auto& c : conns_) c->CheckTimeouts(now);
 
