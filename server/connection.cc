@@ -40,9 +40,9 @@ constexpr size_t kReadChunk = 16384;
 constexpr size_t kMaxPendingOut = 256 * 1024;
 constexpr size_t kMaxBufferedIn = 64 * 1024;
 constexpr size_t kInlineBody = 16384;
-// How long a connection that has sent nothing yet is kept open once the
-// server drains (see BeginShutdown).
-constexpr int64_t kFreshConnectionGraceNs = 1'000'000'000;
+// How long an idle HTTP/1.1 connection (fresh, or keep-alive between
+// requests) is kept open once the server drains (see BeginShutdown).
+constexpr int64_t kIdleGraceNs = 1'000'000'000;
 constexpr uint8_t kDrainPing[8] = {'f', 'l', '-', 'd', 'r', 'a', 'i', 'n'};
 
 // ---- nghttp2 callbacks: free functions that cast user_data. ----
@@ -707,20 +707,16 @@ void Connection::BeginShutdown() {
   if (state_ != State::kOpen) return;
   Advance();  // May turn out to be HTTP/2: StartHttp2 sends the GOAWAY.
   if (state_ != State::kOpen || proto_ == Proto::kHttp2) return;
-  if (!busy_ && !close_after_write_ && (in_.empty() || OutputPending())) {
-    if (seq_ == 0 && in_.empty()) {
-      // Accepted but nothing received yet: the client's first request is
-      // most likely on its way; closing now would lose it. Wait a little
-      // (OnTick), and answer it with Connection: close if it comes.
-      fresh_close_at_ns_ = loop_->now() + kFreshConnectionGraceNs;
-      return;
-    }
-    // Idle, or only a keep-alive response still being written: close after
-    // it. A busy connection closes after its response (Connection: close);
-    // a partly received request is answered when complete.
-    DecideClose(OutputPending() ? "shutdown" : "shutdown-idle");
-    close_after_write_ = true;
-    Advance();
+  if (!busy_ && !close_after_write_ && in_.empty()) {
+    // Idle: freshly accepted, between two keep-alive requests, or with a
+    // keep-alive response (already promised without Connection: close)
+    // still being written. The client's next request may already be on the
+    // wire, and closing now would make the kernel drop it: the client could
+    // only retry against a closed listener. So wait a little (OnTick) and
+    // answer a request that comes with Connection: close. A busy connection
+    // closes after its response (Connection: close); a partly received
+    // request is answered when complete.
+    idle_close_at_ns_ = loop_->now() + kIdleGraceNs;
   }
 }
 
@@ -790,9 +786,9 @@ void Connection::OnTick(int64_t now) {
     return;
   }
   if (busy_) return;
-  if (fresh_close_at_ns_ != 0 && now >= fresh_close_at_ns_ && seq_ == 0 &&
-      in_.empty() && !OutputPending() && proto_ != Proto::kHttp2) {
-    fresh_close_at_ns_ = 0;
+  if (idle_close_at_ns_ != 0 && now >= idle_close_at_ns_ && in_.empty() &&
+      !OutputPending() && proto_ != Proto::kHttp2) {
+    idle_close_at_ns_ = 0;
     DecideClose("shutdown-idle");
     close_after_write_ = true;
     return Advance();

@@ -114,7 +114,7 @@ class Connection : public Pollable {
   int64_t last_activity_ns_ = 0;
   int64_t request_begin_ns_ = 0;  // First byte of an incomplete request.
   int64_t linger_deadline_ns_ = 0;
-  int64_t fresh_close_at_ns_ = 0;  // Draining, nothing received yet.
+  int64_t idle_close_at_ns_ = 0;  // Draining while idle: close then.
   bool peer_closed_ = false;
   bool close_after_write_ = false;
   bool draining_ = false;
