@@ -239,9 +239,14 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
       loops.push_back(std::make_unique<Loop>(cfg));
       loops.back()->AddListener(fd, true, false);
     } else if (pat == "dispatch") {
+      // Reader threads (each an event loop accepting on the one listening
+      // socket) parse requests and hand each to the pool of n workers.
       pool = std::make_unique<WorkerPool>(n, cfg->resources);
-      loops.push_back(std::make_unique<Loop>(cfg, pool.get()));
-      loops.back()->AddListener(fd, true, false);
+      auto refs = std::make_shared<std::atomic<int>>(o.readers);
+      for (int i = 0; i < o.readers; ++i) {
+        loops.push_back(std::make_unique<Loop>(cfg, pool.get()));
+        loops.back()->AddListener(fd, true, true, {}, refs);
+      }
     } else if (pat == "shared-accept") {
       auto refs = std::make_shared<std::atomic<int>>(n);
       for (int i = 0; i < n; ++i) {
@@ -527,6 +532,8 @@ Result<void> ValidateOptions(const Options& o) {
     return Fail(2, "--port must be 0..65535 (0: any free port)");
   if (o.workers < 1 || o.workers > 1024)
     return Fail(2, "--workers must be 1..1024");
+  if (o.readers < 1 || o.readers > 1024)
+    return Fail(2, "--readers must be 1..1024");
   if (!(o.drain_timeout_s > 0) || o.drain_timeout_s > 86400)
     return Fail(2, "--drain-timeout must be > 0 seconds");
   if (!(o.header_timeout_s > 0) || !(o.idle_timeout_s > 0) ||
@@ -558,6 +565,8 @@ Result<Options> ParseArgs(int argc, char** argv) {
       "port", po::value<int>(&o.port), "TCP port (0: any free port, printed)")(
       "workers", po::value<int>(&o.workers)->default_value(2),
       "threads or processes")(
+      "readers", po::value<int>(&o.readers)->default_value(2),
+      "dispatch: reader threads in front of the --workers pool")(
       "drain-timeout", po::value<double>(&o.drain_timeout_s)->default_value(10),
       "seconds to finish in-flight requests after SIGTERM")(
       "bind", po::value<std::string>(&o.bind)->default_value("127.0.0.1"),

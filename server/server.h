@@ -15,6 +15,7 @@ struct Options {
   std::string pattern;
   int port = -1;
   int workers = 2;
+  int readers = 2;  // dispatch: reader threads in front of the worker pool
   double drain_timeout_s = 10;
   std::string bind = "127.0.0.1";
   double header_timeout_s = 10;
