@@ -12,27 +12,14 @@
 #include "analyzer/synthetic.h"
 #include "analyzer/trace_reader.h"
 #include "collector/trace_writer.h"
+#include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/faultline-analyzer-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    (void)!system(cmd.c_str());
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::faultline::testing::TempDir;
 
 constexpr uint32_t kPid = 500, kChild = 600;
 constexpr uint64_t kHeap = 0x00600000, kAnon = 0x7f0000000000,

@@ -14,25 +14,12 @@
 #include "analyzer/report.h"
 #include "analyzer/synthetic.h"
 #include "collector/trace_writer.h"
+#include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/faultline-report-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    (void)!system(cmd.c_str());
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::faultline::testing::TempDir;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -45,9 +32,9 @@ struct RunResult {
   std::string err;
 };
 RunResult Report(const std::vector<std::string>& args) {
-  testing::internal::CaptureStderr();
+  ::testing::internal::CaptureStderr();
   int code = RunReport(args);
-  return {code, testing::internal::GetCapturedStderr()};
+  return {code, ::testing::internal::GetCapturedStderr()};
 }
 
 int Lines(const std::string& s) {
@@ -124,9 +111,9 @@ TEST_F(ReportTest, TextIsTheDefaultAndStatesLostEvents) {
 }
 
 TEST_F(ReportTest, HelpExitsZero) {
-  testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStdout();
   int code = RunReport({"--help"});
-  std::string out = testing::internal::GetCapturedStdout();
+  std::string out = ::testing::internal::GetCapturedStdout();
   EXPECT_EQ(code, 0);
   EXPECT_NE(out.find("--format"), std::string::npos);
   EXPECT_NE(out.find("examples"), std::string::npos);

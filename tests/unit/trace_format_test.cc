@@ -17,27 +17,14 @@
 #include "analyzer/trace_reader.h"
 #include "collector/trace_writer.h"
 #include "common/trace_format.h"
+#include "tests/support/temp_dir.h"
 
 namespace faultline::trace {
 namespace {
 
 // ---- helpers ---------------------------------------------------------------
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/faultline-trace-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::string cmd = "rm -rf '" + path_ + "'";
-    (void)!system(cmd.c_str());
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::faultline::testing::TempDir;
 
 std::vector<uint8_t> ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
