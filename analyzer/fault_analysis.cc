@@ -378,6 +378,9 @@ Json FaultAnalysis::ToJson(const trace::ReadStats& stats,
   tr["start_realtime_ns"] = header_.meta.start_realtime_ns;
   tr["ncpus"] = header_.meta.ncpus;
   tr["summary_mode"] = (header_.meta.flags & trace::kTraceFlagSummary) != 0;
+  // One fault in latency_sample had its latency measured (--summary
+  // --latency-sample); 1: every completed fault.
+  tr["latency_sample"] = std::max<uint32_t>(header_.meta.latency_sample, 1);
   tr["complete"] = have_footer_ && !stats.truncated && stats.corrupt_blocks == 0;
   tr["lost_events_known"] = have_footer_;
   tr["truncated"] = stats.truncated;
@@ -395,6 +398,7 @@ Json FaultAnalysis::ToJson(const trace::ReadStats& stats,
   f["user_mode"] = user_mode_;
   f["kernel_mode"] = kernel_mode_;
   f["address_mismatch"] = addr_mismatch_;
+  f["timed"] = hist_.count();  // faults with a measured latency
   f["by_kind"] = KindsJson(by_kind_);
   f["latency_ns"] = LatencyJson(hist_);
   Json by_kind_lat;

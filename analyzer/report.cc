@@ -101,8 +101,21 @@ std::string RenderText(const Json& r, const std::string& file) {
            (unsigned long long)f["incomplete"].get<uint64_t>(),
            (unsigned long long)f["user_mode"].get<uint64_t>(),
            (unsigned long long)f["kernel_mode"].get<uint64_t>());
-  o << "fault time: " << Ns(f["latency_ns"]["total_ns"]) << "  latency "
-    << Latency(f["latency_ns"]) << "\n\n";
+  const uint64_t sample = t.value("latency_sample", uint64_t{1});
+  if (sample > 1) {
+    // --summary --latency-sample: times and percentiles come from the
+    // timed faults only; the counts above are of every fault.
+    const uint64_t timed = f["timed"];
+    o << Fmt("fault time: %s measured over %llu timed faults (1 in %llu at "
+             "random; ~%s for all)  latency ",
+             Ns(f["latency_ns"]["total_ns"]).c_str(), (unsigned long long)timed,
+             (unsigned long long)sample,
+             Ns(f["latency_ns"]["total_ns"].get<uint64_t>() * sample).c_str())
+      << Latency(f["latency_ns"]) << "\n\n";
+  } else {
+    o << "fault time: " << Ns(f["latency_ns"]["total_ns"]) << "  latency "
+      << Latency(f["latency_ns"]) << "\n\n";
+  }
 
   o << "by kind:\n";
   for (const auto& [kind, count] : f["by_kind"].items()) {
@@ -119,7 +132,8 @@ std::string RenderText(const Json& r, const std::string& file) {
   if (!hist.empty()) {
     uint64_t most = 1;
     for (const Json& row : hist) most = std::max<uint64_t>(most, row[1]);
-    o << "\nlatency histogram (completed faults):\n";
+    o << (sample > 1 ? "\nlatency histogram (timed faults):\n"
+                     : "\nlatency histogram (completed faults):\n");
     for (const Json& row : hist) {
       const uint64_t n = row[1];
       o << Fmt("  < %-9s %10llu  ", Ns(row[0]).c_str(), (unsigned long long)n)
@@ -129,7 +143,7 @@ std::string RenderText(const Json& r, const std::string& file) {
 
   o << "\nprocesses (by fault time):\n";
   o << Fmt("  %8s %-16s %10s %10s %8s %10s  %s\n", "PID", "COMM", "FAULTS",
-           "MINOR", "MAJOR", "TIME", "LATENCY");
+           "MINOR", "MAJOR", sample > 1 ? "TIMED" : "TIME", "LATENCY");
   size_t shown = 0;
   for (const Json& p : f["processes"]) {
     if (shown++ == kTextTop) break;

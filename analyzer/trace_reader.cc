@@ -161,6 +161,7 @@ Result<void> TraceReader::ReadHeader() {
   header_.clock = GetLe32(&h[16]);
   header_.meta.flags = GetLe32(&h[20]);
   header_.meta.ncpus = GetLe32(&h[24]);
+  header_.meta.latency_sample = GetLe32(&h[28]);
   header_.meta.start_monotonic_ns = GetLe64(&h[32]);
   header_.meta.start_realtime_ns = GetLe64(&h[40]);
   size_t pos = kHeaderFixedBytes;

@@ -28,6 +28,9 @@ const volatile __u8 filter_tgid;   /* 1: only tgids in map "targets" */
 const volatile __u8 summary_mode;  /* 1: aggregate in "summary", no stream */
 const volatile __u8 with_stacks;   /* 1: user stack ids in "stacks" */
 const volatile __u32 self_tgid;    /* the collector: never traced */
+/* --summary: time one fault in (latency_sample_mask + 1), a power of two,
+ * chosen at random per thread; 0 times every fault. Every fault is counted. */
+const volatile __u32 latency_sample_mask;
 
 /* Traced processes (tgid -> 1). Filled by the collector; children of
  * targets are added at fork and removed when their thread group dies. */
@@ -125,6 +128,10 @@ struct task_state {
 	__u32 sys_event;     /* FL_EV_* of the syscall in flight, 0 = none */
 	__u32 sum_slot;      /* --summary: 1 + the process's row in
 			      * "sum_vals", 0 = none (use "summary") */
+	__u32 rnd;           /* --summary: xorshift32 state for sampling */
+	__u8 sum_pending;    /* --summary: a fault entered, not completed;
+			      * fault_ts is its entry time if it is timed */
+	__u8 _pad[3];
 };
 
 struct {
@@ -256,10 +263,11 @@ static __always_inline __u32 log2_bucket(__u64 v)
 	return r < FL_HIST_BUCKETS ? r : FL_HIST_BUCKETS - 1;
 }
 
-static __always_inline void summary_add(struct task_state *st, __u32 tgid,
-					__u32 kind, __u64 lat)
+/* Books one fault of `kind`; `timed`: `lat` is its latency (only the timed
+ * faults add to the latency sum, maximum and histogram). */
+static __always_inline void summary_add(struct task_state *st, __u32 kind,
+					__u64 lat, int timed)
 {
-	struct fl_summary_key key = { .pid = tgid, .kind = kind };
 	struct fl_summary_val *v = NULL;
 
 	if (st->sum_slot) {
@@ -267,23 +275,28 @@ static __always_inline void summary_add(struct task_state *st, __u32 tgid,
 
 		v = bpf_map_lookup_elem(&sum_vals, &row);
 	}
-	if (!v)
-		v = bpf_map_lookup_elem(&summary, &key);
 	if (!v) {
-		struct fl_summary_val zero = {};
-
-		bpf_map_update_elem(&summary, &key, &zero, BPF_NOEXIST);
+		struct fl_summary_key key = {
+			.pid = bpf_get_current_pid_tgid() >> 32, .kind = kind };
 		v = bpf_map_lookup_elem(&summary, &key);
 		if (!v) {
-			struct fl_cpu_stats *s = stats();
+			struct fl_summary_val zero = {};
 
-			if (s)
-				s->summary_full++;
-			return;
+			bpf_map_update_elem(&summary, &key, &zero, BPF_NOEXIST);
+			v = bpf_map_lookup_elem(&summary, &key);
+			if (!v) {
+				struct fl_cpu_stats *s = stats();
+
+				if (s)
+					s->summary_full++;
+				return;
+			}
 		}
 	}
 	/* Per-CPU values: plain updates, no atomics. */
 	v->count++;
+	if (!timed)
+		return;
 	v->total_ns += lat;
 	if (lat > v->max_ns)
 		v->max_ns = lat;
@@ -299,19 +312,6 @@ static __always_inline void emit_fault(struct task_state *st, __u8 outcome,
 	struct fl_cpu_stats *s;
 	__u64 lat = now > st->fault_ts ? now - st->fault_ts : 0;
 	__u32 zero = 0, n;
-
-	if (summary_mode) {
-		__u32 kind;
-
-		if (outcome == FL_FAULT_INCOMPLETE)
-			kind = FL_SK_INCOMPLETE;
-		else
-			kind = (outcome == FL_FAULT_MAJOR ? 1 : 0) +
-			       ((st->fault_flags & FL_FAULT_F_KERNEL) ? 2 : 0);
-		summary_add(st, pid_tgid >> 32, kind,
-			    outcome == FL_FAULT_INCOMPLETE ? 0 : lat);
-		return;
-	}
 
 	b = bpf_map_lookup_elem(&batches, &zero);
 	if (!b)
@@ -449,6 +449,79 @@ int handle_page_fault_kernel(struct fault_entry_ctx *ctx)
 	return on_fault_entry(ctx, FL_FAULT_F_KERNEL);
 }
 
+/*
+ * --summary entry, on raw tracepoints: no trace record is built for them
+ * (tp/ fills one per fault) and nothing here needs the IP. Every fault is
+ * counted at its completion; one in (latency_sample_mask + 1), picked by a
+ * per-thread xorshift32, also reads the clock at both ends. Two clock reads
+ * per fault cost more than the whole --summary budget (docs/benchmarks.md).
+ */
+static __always_inline int on_summary_entry(__u8 flags)
+{
+	struct task_state *st = current_state();
+	__u32 x;
+
+	if (!st)
+		return 0;
+	if (st->sum_pending) {
+		/* The previous fault never completed (SIGSEGV, error, fixup). */
+		struct fl_cpu_stats *s = stats();
+
+		summary_add(st, FL_SK_INCOMPLETE, 0, 0);
+		if (s)
+			s->incomplete++;
+	}
+	x = st->rnd;
+	if (!x)
+		x = bpf_get_prandom_u32() | 1;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	st->rnd = x;
+	st->fault_ts = (x & latency_sample_mask) ? 0 : bpf_ktime_get_ns();
+	st->fault_flags = flags;
+	st->sum_pending = 1;
+	return 0;
+}
+
+SEC("raw_tp/page_fault_user")
+int summary_fault_user(void *ctx)
+{
+	return on_summary_entry(0);
+}
+
+SEC("raw_tp/page_fault_kernel")
+int summary_fault_kernel(void *ctx)
+{
+	return on_summary_entry(FL_FAULT_F_KERNEL);
+}
+
+static __always_inline int on_summary_done(struct task_state *st,
+					   __u8 outcome)
+{
+	__u32 kind = (outcome == FL_FAULT_MAJOR ? 1 : 0) +
+		     ((st->fault_flags & FL_FAULT_F_KERNEL) ? 2 : 0);
+
+	if (!st->sum_pending) {
+		struct fl_cpu_stats *s = stats();
+
+		if (s)
+			s->unpaired++;
+		return 0;
+	}
+	if (st->fault_ts) {
+		__u64 now = bpf_ktime_get_ns();
+
+		summary_add(st, kind, now > st->fault_ts ? now - st->fault_ts : 0,
+			    1);
+		st->fault_ts = 0;
+	} else {
+		summary_add(st, kind, 0, 0);
+	}
+	st->sum_pending = 0;
+	return 0;
+}
+
 static __always_inline int on_fault_done(struct bpf_perf_event_data *ctx,
 					 __u8 outcome)
 {
@@ -457,6 +530,8 @@ static __always_inline int on_fault_done(struct bpf_perf_event_data *ctx,
 
 	if (!st)
 		return 0;
+	if (summary_mode)
+		return on_summary_done(st, outcome);
 	if (!st->fault_ts) {
 		struct fl_cpu_stats *s = stats();
 
@@ -596,7 +671,15 @@ int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
 	if (!is_target_tgid(tgid))
 		return 0;
 	st = current_state_lookup();
-	if (st && st->fault_ts) {
+	if (st && summary_mode && st->sum_pending) {
+		struct fl_cpu_stats *s = stats();
+
+		summary_add(st, FL_SK_INCOMPLETE, 0, 0);
+		st->sum_pending = 0;
+		st->fault_ts = 0;
+		if (s)
+			s->incomplete++;
+	} else if (st && !summary_mode && st->fault_ts) {
 		struct fl_cpu_stats *s = stats();
 
 		emit_fault(st, FL_FAULT_INCOMPLETE, bpf_ktime_get_ns(),

@@ -79,6 +79,8 @@ Result<std::unique_ptr<FaultsBpf>> FaultsBpf::Open(const BpfSettings& s) {
   skel->rodata->filter_tgid = s.filter;
   skel->rodata->summary_mode = s.summary;
   skel->rodata->with_stacks = s.stacks;
+  skel->rodata->latency_sample_mask =
+      s.latency_sample > 1 ? s.latency_sample - 1 : 0;
   // The collector's own faults (writing the trace) are not traced.
   skel->rodata->self_tgid = static_cast<uint32_t>(getpid());
   int err = bpf_map__set_max_entries(skel->maps.events, s.ring_bytes);
@@ -90,11 +92,19 @@ Result<std::unique_ptr<FaultsBpf>> FaultsBpf::Open(const BpfSettings& s) {
     bpf_map__set_max_entries(skel->maps.sum_slots, 1);
     bpf_map__set_max_entries(skel->maps.sum_owner, 1);
   }
+  // Fault entry: tracepoints when streaming (they carry the IP), raw
+  // tracepoints for --summary (cheaper; docs/benchmarks.md).
+  for (bpf_program* p : {skel->progs.handle_page_fault_user,
+                         skel->progs.handle_page_fault_kernel}) {
+    bpf_program__set_autoload(p, s.faults && !s.summary);
+  }
+  for (bpf_program* p : {skel->progs.summary_fault_user,
+                         skel->progs.summary_fault_kernel}) {
+    bpf_program__set_autoload(p, s.faults && s.summary);
+  }
   if (!s.faults) {
     for (bpf_program* p :
-         {skel->progs.handle_page_fault_user,
-          skel->progs.handle_page_fault_kernel, skel->progs.handle_fault_min,
-          skel->progs.handle_fault_maj}) {
+         {skel->progs.handle_fault_min, skel->progs.handle_fault_maj}) {
       bpf_program__set_autoload(p, false);
     }
   }
@@ -221,6 +231,16 @@ Result<void> FaultsBpf::Attach() {
   }
   if (auto r = AttachOne("exceptions:page_fault_kernel",
                          skel->progs.handle_page_fault_kernel);
+      !r) {
+    return r;
+  }
+  if (auto r = AttachOne("raw tracepoint page_fault_kernel",
+                         skel->progs.summary_fault_kernel);
+      !r) {
+    return r;
+  }
+  if (auto r = AttachOne("raw tracepoint page_fault_user",
+                         skel->progs.summary_fault_user);
       !r) {
     return r;
   }

@@ -26,6 +26,7 @@ struct BpfSettings {
   bool filter = false;    // only the tgids given to AddTargets (+children)
   bool faults = true;     // fault programs
   bool summary = false;   // aggregate in maps, no per-fault stream
+  uint32_t latency_sample = 1;  // --summary: time 1 fault in N (power of 2)
   bool stacks = false;    // user stack ids
   bool mmap_events = true;  // mmap/munmap/... and tlb_flush of targets
   uint32_t ring_bytes = 32u << 20;

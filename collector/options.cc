@@ -30,6 +30,9 @@ po::options_description MakeOptions() {
        "ring buffer size in MiB (a power of two)")
       ("summary", "aggregate in the kernel: counts and latency histograms "
                   "per process and kind, no per-fault events")
+      ("latency-sample", po::value<uint32_t>(),
+       "with --summary: time one fault in N, at random (a power of two; "
+       "default 16, 1 = every fault); every fault is counted")
       ("verbose,v", "print libbpf's debug output");
   return desc;
 }
@@ -41,7 +44,8 @@ std::string RecordUsage() {
   out << "usage: faultline record [-p PID[,PID...]] [-o FILE] [-d SECONDS]\n"
          "                        [--faults|--no-faults] [--stacks] "
          "[--ring-mb N]\n"
-         "                        [--summary] [-v] [-- CMD ARGS...]\n"
+         "                        [--summary [--latency-sample N]] [-v]\n"
+         "                        [-- CMD ARGS...]\n"
          "\n"
          "Records page faults (entry, latency, minor/major) with the task and\n"
          "address-space events needed to attribute them. With no target it\n"
@@ -152,6 +156,20 @@ Result<RecordOptions> ParseRecordArgs(const std::vector<std::string>& args) {
       (opts.ring_mb & (opts.ring_mb - 1)) != 0) {
     return Fail(2, "faultline record: --ring-mb wants a power of two "
                    "between 1 and 4096");
+  }
+  if (vm.count("latency-sample")) {
+    if (!opts.summary) {
+      return Fail(2, "faultline record: --latency-sample goes with "
+                     "--summary (streaming times every fault)");
+    }
+    opts.latency_sample = vm["latency-sample"].as<uint32_t>();
+    if (opts.latency_sample == 0 || opts.latency_sample > 65536 ||
+        (opts.latency_sample & (opts.latency_sample - 1)) != 0) {
+      return Fail(2, "faultline record: --latency-sample wants a power of "
+                     "two between 1 and 65536");
+    }
+  } else if (opts.summary) {
+    opts.latency_sample = kDefaultLatencySample;
   }
   if (opts.summary && opts.stacks) {
     return Fail(2, "faultline record: --stacks needs per-fault events; it "

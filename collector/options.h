@@ -18,11 +18,18 @@ struct RecordOptions {
   bool faults = true;                // --faults / --no-faults
   bool stacks = false;               // --stacks: user stack ids
   bool summary = false;              // --summary: in-kernel aggregation
+  uint32_t latency_sample = 1;       // --latency-sample: with --summary,
+                                     // time 1 fault in N (power of two)
   uint32_t ring_mb = 32;             // --ring-mb: ring buffer size (MiB)
   bool verbose = false;              // -v: libbpf debug output on stderr
   bool help = false;                 // --help was asked for
   std::string command_line;          // "faultline record ..." as given
 };
+
+// --summary times one fault in this many unless --latency-sample says
+// otherwise: two clock reads per fault cost more than --summary's budget
+// (docs/benchmarks.md).
+inline constexpr uint32_t kDefaultLatencySample = 16;
 
 // Usage text with examples (printed by --help).
 std::string RecordUsage();

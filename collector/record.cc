@@ -346,6 +346,7 @@ Result<int> Recorder::Run() {
   meta.start_monotonic_ns = NowNs(CLOCK_MONOTONIC);
   meta.start_realtime_ns = NowNs(CLOCK_REALTIME);
   meta.flags = opts_.summary ? trace::kTraceFlagSummary : 0;
+  meta.latency_sample = opts_.summary ? opts_.latency_sample : 0;
 
   // The command first, before any file or BPF descriptor exists that it
   // could inherit (a link held by the command would outlive a killed
@@ -361,6 +362,7 @@ Result<int> Recorder::Run() {
   settings.filter = !opts_.pids.empty() || !opts_.command.empty();
   settings.faults = opts_.faults;
   settings.summary = opts_.summary;
+  settings.latency_sample = opts_.latency_sample;
   settings.stacks = opts_.stacks;
   settings.ring_bytes = opts_.ring_mb << 20;
   auto bpf = FaultsBpf::Open(settings);
@@ -489,10 +491,14 @@ Result<int> Recorder::Run() {
 
   std::string what;
   if (opts_.summary) {
+    uint64_t timed = 0;
     for (const auto& [key, val] : (*bpf)->ReadSummary()) {
       summary_faults += val.count;
+      for (uint64_t h : val.hist) timed += h;
     }
-    what = std::to_string(summary_faults) + " faults aggregated in the kernel (" +
+    what = std::to_string(summary_faults) +
+           " faults aggregated in the kernel (" + std::to_string(timed) +
+           " timed, 1 in " + std::to_string(opts_.latency_sample) + "; " +
            std::to_string(recorded) + " task events recorded)";
   } else {
     what = std::to_string(recorded) + " events recorded";

@@ -54,7 +54,7 @@ class TraceWriter::Impl {
     PutLe32(&h[16], kClockMonotonic);
     PutLe32(&h[20], meta.flags);
     PutLe32(&h[24], meta.ncpus);
-    PutLe32(&h[28], 0);
+    PutLe32(&h[28], meta.latency_sample);
     PutLe64(&h[32], meta.start_monotonic_ns);
     PutLe64(&h[40], meta.start_realtime_ns);
     for (std::string_view s :

@@ -33,6 +33,10 @@ struct TraceMeta {
   uint64_t start_realtime_ns = 0;   // CLOCK_REALTIME at the same moment
   uint32_t ncpus = 0;               // possible CPUs (per-CPU counts)
   uint32_t flags = 0;               // kTraceFlag* bits
+  // --summary: one fault in this many was timed (its latency is in the
+  // histograms; every fault is counted). 0 in traces that time every fault
+  // (streaming, and files written before the field existed).
+  uint32_t latency_sample = 0;
 };
 
 // The trace was recorded with --summary: no per-fault events, the numbers

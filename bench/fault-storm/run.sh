@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Fault storm: ns per page fault of build/fault-storm run untraced, under
 # `faultline record`, `faultline record --summary`, bpftrace doing the same
-# entry/completion pairing, and `perf trace -F min`. Runs are interleaved
+# entry/completion pairing, `perf trace -F min`, and "floor": empty BPF
+# programs on the attach points --summary uses (floor/floor.bpf.c), the
+# least any design that pairs a fault's entry with its completion can cost
+# on this kernel. Runs are interleaved
 # (one of each setup per round), and the best and the median of ROUNDS are
 # printed per setup, so a noisy machine (other builds) hurts every setup
 # alike; compare the ratios. "cpu" is the faulting thread's CPU time, "wall"
 # the elapsed time (which also counts waiting for a CPU on a busy machine).
 #
 #   sudo bench/fault-storm/run.sh [BUILD_DIR] [ROUNDS] [MIB]
-#   (defaults: build 11 512; SETUPS="untraced faultline summary bpftrace perf"
-#   picks setups)
+#   (defaults: build 11 512; SETUPS="untraced floor faultline summary
+#   bpftrace perf" picks setups; SUMMARY_FLAGS adds flags to the summary
+#   setup, e.g. "--latency-sample 1")
 #
 # Also prints, for the streaming run, the collector's events and trace bytes
 # per event (from its closing summary line and the file size).
@@ -18,7 +22,9 @@ set -euo pipefail
 build=${1:-build}
 rounds=${2:-11}
 mib=${3:-512}
-setups=${SETUPS:-"untraced faultline summary bpftrace perf"}
+setups=${SETUPS:-"untraced floor faultline summary bpftrace perf"}
+summary_flags=${SUMMARY_FLAGS:-}
+here=$(cd "$(dirname "$0")" && pwd)
 storm="$build/fault-storm"
 faultline="$build/faultline"
 tmp=$(mktemp -d)
@@ -29,6 +35,12 @@ trap 'rm -rf "$tmp"' EXIT
   echo "run.sh: build $storm and $faultline first" >&2; exit 2; }
 mountpoint -q /sys/kernel/tracing ||
   mount -t tracefs tracefs /sys/kernel/tracing
+
+if [[ " $setups " == *" floor "* ]]; then
+  clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I"$build/vmlinux" \
+    -c "$here/floor/floor.bpf.c" -o "$tmp/floor.bpf.o"
+  cc -O2 "$here/costs/loader.c" -lbpf -o "$tmp/loader"
+fi
 
 # bpftrace 0.17 cannot share one action between the two software probes
 # that read a map, hence two copies.
@@ -50,7 +62,9 @@ run_one() {  # setup -> prints best_ns_per_fault of one fault-storm run
     untraced) "$storm" "$mib" 1 > "$out" ;;
     faultline) "$faultline" record -o "$tmp/s.flt" -- "$storm" "$mib" 1 \
                  > "$out" 2> "$tmp/faultline.err" ;;
-    summary) "$faultline" record --summary -o "$tmp/m.flt" -- \
+    floor) "$tmp/loader" "$tmp/floor.bpf.o" "$storm $mib 1" > "$out" ;;
+    # shellcheck disable=SC2086
+    summary) "$faultline" record --summary $summary_flags -o "$tmp/m.flt" -- \
                "$storm" "$mib" 1 > "$out" 2> "$tmp/summary.err" ;;
     bpftrace) bpftrace -c "$storm $mib 1" "$tmp/pair.bt" > "$out" 2>&1 ;;
     perf) perf trace --no-syscalls -F min -o /dev/null -- \

@@ -205,6 +205,48 @@ TEST_F(FaultTruthTest, SummaryModeCountsMatchTheKernel) {
   EXPECT_GT(report_["faults"]["latency_ns"]["p50"].get<int64_t>(), 0);
 }
 
+// --summary times one fault in --latency-sample (default 16), at random;
+// every fault is still counted. 1 times them all.
+TEST_F(FaultTruthTest, SummaryModeTimesOneFaultInN) {
+  constexpr int kPages = 40000;
+  auto lines = RecordTouch({"anon", std::to_string(kPages)}, {"--summary"});
+  const json* l = Line(lines, "anon");
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(report_["trace"]["latency_sample"].get<int64_t>(), 16);
+  json p = Process((*l)["pid"].get<int>());
+  ASSERT_FALSE(p.is_null());
+  ExpectWithinOnePercent(p["minor"].get<int64_t>(),
+                         (*l)["minflt"].get<int64_t>(), "minor");
+  const int64_t completed = report_["faults"]["minor"].get<int64_t>() +
+                            report_["faults"]["major"].get<int64_t>();
+  const int64_t timed = report_["faults"]["timed"].get<int64_t>();
+  EXPECT_EQ(timed, report_["faults"]["latency_ns"]["count"].get<int64_t>());
+  // Binomial(completed, 1/16): mean ~2,500, sd ~48; +-20% is > 10 sd.
+  EXPECT_GT(timed, completed / 16 * 8 / 10);
+  EXPECT_LT(timed, completed / 16 * 12 / 10);
+  EXPECT_GT(report_["faults"]["latency_ns"]["p50"].get<int64_t>(), 0);
+
+  lines = RecordTouch({"anon", std::to_string(kPages)},
+                      {"--summary", "--latency-sample", "1"});
+  EXPECT_EQ(report_["trace"]["latency_sample"].get<int64_t>(), 1);
+  EXPECT_EQ(report_["faults"]["timed"].get<int64_t>(),
+            report_["faults"]["minor"].get<int64_t>() +
+                report_["faults"]["major"].get<int64_t>());
+}
+
+TEST_F(FaultTruthTest, SummaryModeCountsIncompleteFaults) {
+  constexpr int kPages = 3000;
+  auto lines = RecordTouch({"segv", std::to_string(kPages)}, {"--summary"});
+  const json* l = Line(lines, "segv");
+  ASSERT_NE(l, nullptr);
+  ASSERT_EQ((*l)["signals"].get<int>(), kPages);
+  EXPECT_EQ(report_["faults"]["incomplete"].get<int64_t>(), kPages);
+  json p = Process((*l)["pid"].get<int>());
+  ASSERT_FALSE(p.is_null());
+  ExpectWithinOnePercent(p["minor"].get<int64_t>(),
+                         (*l)["minflt"].get<int64_t>(), "minor");
+}
+
 // --stacks: every fault of the helper carries a user stack id, the trace
 // holds that stack, and its innermost frame is the faulting IP (read with
 // the trace reader: the report shows sites, not the ids). Deeper frames

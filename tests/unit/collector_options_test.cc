@@ -49,6 +49,11 @@ TEST(CollectorOptions, BadInputIsExitCodeTwo) {
       {"--ring-mb", "48"},  {"--"},          {"-p", "1", "--", "x"},
       {"--summary", "--stacks"},             {"--faults", "--no-faults"},
       {"-o", ""},           {"extra"},
+      {"--latency-sample", "4"},  // without --summary
+      {"--summary", "--latency-sample", "0"},
+      {"--summary", "--latency-sample", "12"},
+      {"--summary", "--latency-sample", "131072"},
+      {"--summary", "--latency-sample", "x"},
   };
   for (const auto& args : bad) {
     auto o = ParseRecordArgs(args);
@@ -58,6 +63,21 @@ TEST(CollectorOptions, BadInputIsExitCodeTwo) {
     EXPECT_EQ(o.error().message.rfind("faultline record: ", 0), 0u)
         << o.error().message;
   }
+}
+
+TEST(CollectorOptions, LatencySampleGoesWithSummary) {
+  auto o = ParseRecordArgs({});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->latency_sample, 1u);  // streaming times every fault
+  o = ParseRecordArgs({"--summary"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->latency_sample, kDefaultLatencySample);
+  o = ParseRecordArgs({"--summary", "--latency-sample", "1"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->latency_sample, 1u);
+  o = ParseRecordArgs({"--summary", "--latency-sample", "256"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->latency_sample, 256u);
 }
 
 TEST(CollectorOptions, Help) {
