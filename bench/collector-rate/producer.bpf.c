@@ -14,10 +14,10 @@
  * running recorder's maps with bpf_map__reuse_fd() before load, so the
  * declarations below only give the types; sizes come from the recorder.
  *
- * The fields vary like a fault storm's: entry time from bpf_ktime_get_ns()
- * per fault, addresses walking pages through a few regions, a handful of
- * IPs, error codes mostly write|user, latencies spread over ~0.6..2.6 us,
- * pid/tid of the calling thread.
+ * The fields vary like a fault storm's (see send_batch()): entry time from
+ * bpf_ktime_get_ns() per fault, addresses walking pages through a few
+ * regions, a handful of IPs, error codes mostly write|user, latencies
+ * spread over ~0.7..1.7 us with a tail, pid/tid of the calling thread.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -90,23 +90,28 @@ static long send_batch(__u32 index, void *unused)
 	for (i = 0; i < FL_BATCH; i++) {
 		struct fl_fault_slim *f = &b->faults[i];
 		__u64 r = next_rand();
-		/* Mostly one region and one IP (a storm touching fresh
-		 * memory), now and then another: 1 in 16 switches region,
-		 * 1 in 8 takes another IP. */
-		__u32 reg = (r >> 8) & 15 ? 0 : (r >> 12) & 3;
-		__u32 ipi = (r >> 16) & 7 ? 0 : (r >> 20) & 3;
+		/* Like a fault storm: mostly the next page of one region,
+		 * touched at its start, from one IP. Now and then (1 in 32)
+		 * another region, (1 in 16) another IP, (1 in 4) an offset
+		 * inside the page, (1 in 8) a read; latencies 0.7..1.7 us
+		 * with (1 in 64) a slow one up to ~17 us. */
+		__u32 reg = (r >> 8) & 31 ? 0 : (r >> 13) & 3;
+		__u32 ipi = (r >> 16) & 15 ? 0 : (r >> 20) & 3;
+		__u64 off = (r >> 22) & 3 ? 0 : (r >> 24) & 0xff8;
+		__u64 lat = 700 + ((r >> 32) & 1023);
 		__u64 page;
 
+		if (((r >> 42) & 63) == 0)
+			lat += (r >> 48) & 0x3fff;
 		page = region_page[reg & 3]++;
 		f->ts_ns = bpf_ktime_get_ns();
-		f->address = region_base[reg & 3] + (page << 12) +
-			     ((r >> 24) & 0xff8);
+		f->address = region_base[reg & 3] + (page << 12) + off;
 		f->ip = ips[ipi & 3];
 		f->pid = pid_tgid >> 32;
 		f->tid = (__u32)pid_tgid;
-		f->latency_ns = 600 + ((r >> 32) & 2047);
+		f->latency_ns = lat;
 		f->stack_id = -1;
-		f->error_code = (r >> 44) & 7 ? FL_PF_WRITE | FL_PF_USER :
+		f->error_code = (r >> 60) & 7 ? FL_PF_WRITE | FL_PF_USER :
 						 FL_PF_USER;
 		f->outcome = FL_FAULT_MINOR;
 		f->flags = 0;
