@@ -133,6 +133,64 @@ TEST_F(RecordCliTest, NotRootExitsTwo) {
   EXPECT_NE(r.err.find("needs root"), std::string::npos) << r.err;
 }
 
+// The checks below run faultline in a private mount namespace (unshare -m)
+// so that hiding BTF or unmounting tracefs there leaves the machine alone.
+TEST_F(RecordCliTest, NoBtfExitsTwo) {
+  NeedRoot();
+  if (!ft::HaveCommand("unshare")) GTEST_SKIP() << "no unshare";
+  // An empty tmpfs over /sys/kernel/btf: no vmlinux.
+  ft::RunResult r = ft::Run(
+      {"unshare", "-m", "sh", "-c",
+       "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" record -o \"$1\" "
+       "-- true",
+       Faultline(), Trace()},
+      seconds(20));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("/sys/kernel/btf/vmlinux"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("BTF"), std::string::npos) << r.err;
+}
+
+TEST_F(RecordCliTest, MountsTracefsWhenMissing) {
+  NeedRoot();
+  if (!ft::HaveCommand("unshare")) GTEST_SKIP() << "no unshare";
+  // tracefs unmounted (as on a fresh machine): faultline mounts it, records,
+  // and the mount is there afterwards (in that namespace).
+  ft::RunResult r = ft::Run(
+      {"unshare", "-m", "sh", "-c",
+       "umount /sys/kernel/tracing 2>/dev/null; "
+       "if mountpoint -q /sys/kernel/tracing; then echo still-mounted; "
+       "exit 3; fi; \"$0\" record -o \"$1\" -- true || exit $?; "
+       "mountpoint -q /sys/kernel/tracing && echo mounted-after",
+       Faultline(), Trace()},
+      seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("mounted-after"), std::string::npos) << r.out;
+  json rep = Report(Trace());
+  EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
+}
+
+TEST_F(RecordCliTest, TracefsThatCannotBeMountedExitsTwo) {
+  NeedRoot();
+  if (!ft::HaveCommand("unshare") || !ft::HaveCommand("setpriv")) {
+    GTEST_SKIP() << "no unshare or setpriv";
+  }
+  // Without CAP_SYS_ADMIN (CAP_BPF + CAP_PERFMON still pass the privilege
+  // check) the mount fails: one line that says so and how to mount it.
+  ft::RunResult r = ft::Run(
+      {"unshare", "-m", "sh", "-c",
+       "umount /sys/kernel/tracing 2>/dev/null; exec setpriv "
+       "--inh-caps=-sys_admin --bounding-set=-sys_admin \"$0\" record -o "
+       "\"$1\" -- true",
+       Faultline(), Trace()},
+      seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("tracefs"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mount -t tracefs"), std::string::npos) << r.err;
+}
+
 TEST_F(RecordCliTest, DeadPidExitsTwo) {
   NeedRoot();
   ft::RunResult gone = ft::Run({"sh", "-c", "echo $$"});
