@@ -60,6 +60,9 @@ FaultKind Classify(const FaultFacts& f) {
     if (!completed) return FaultKind::kPermission;
     v.prot |= (write ? kProtWrite : 0) | (instr ? kProtExec : 0) | kProtRead;
   }
+  // The kernel side saw the process's RSS grow by a PMD's worth of pages
+  // inside this fault: a transparent huge page (anon, shmem or file).
+  if (completed && (f.flags & FL_FAULT_F_HUGE)) return FaultKind::kHugePage;
   // A present page, write-protected although the mapping is writable and
   // private: copy-on-write (fork, or a private file page already mapped).
   if (present && write && !v.shared) return FaultKind::kCow;

@@ -23,7 +23,8 @@ enum class FaultKind : uint8_t {
                         // a private writable mapping (after fork, or the
                         // first write to a private file page)
   kStack,               // [stack], MAP_GROWSDOWN, or just below the stack
-  kHugePage,            // MAP_HUGETLB / hugetlbfs mapping
+  kHugePage,            // MAP_HUGETLB / hugetlbfs mapping, or a fault
+                        // that mapped a transparent huge page
   kSwapIn,              // major fault on anonymous memory
   kPermission,          // access the mapping forbids, or an incomplete fault
                         // on no mapping (SIGSEGV)
@@ -61,6 +62,7 @@ struct Vma {
 struct FaultFacts {
   uint16_t error_code = 0;  // FL_PF_* bits
   uint8_t outcome = 0;      // enum fl_fault_outcome
+  uint8_t flags = 0;        // enum fl_fault_flags (FL_FAULT_F_HUGE)
   const Vma* vma = nullptr;
   bool below_stack = false;  // no mapping, but just below a stack mapping
 };

@@ -104,6 +104,7 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
   FaultFacts facts;
   facts.error_code = f.error_code;
   facts.outcome = f.outcome;
+  facts.flags = f.flags;
   if (as != nullptr) {
     facts.vma = as->Find(f.address);
     if (facts.vma == nullptr) {

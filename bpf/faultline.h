@@ -56,7 +56,14 @@ enum fl_fault_flags {
 				    * buffer) */
 	FL_FAULT_F_ADDR_MISMATCH = 2, /* the completion's address differed
 				       * from the entry's (kept, flagged) */
+	FL_FAULT_F_HUGE = 4,       /* the fault mapped a PMD-sized page
+				    * (transparent huge page): the process's
+				    * file + anon + shmem RSS counters grew
+				    * by >= FL_HUGE_MIN_PAGES between entry
+				    * and completion */
 };
+#define FL_HUGE_MIN_PAGES 256 /* a PMD maps 512 pages; per-CPU counter
+			       * batches move the shared count by < 64 */
 
 /* x86 page fault error code bits (fl_fault.error_code). */
 #define FL_PF_PROT (1u << 0)  /* 0: page not present, 1: protection */

@@ -128,6 +128,7 @@ struct task_state {
 	__u32 sys_event;     /* FL_EV_* of the syscall in flight, 0 = none */
 	__u32 sum_slot;      /* --summary: 1 + the process's row in
 			      * "sum_vals", 0 = none (use "summary") */
+	__u64 fault_rss;     /* RSS pages (mm counters) at fault entry */
 	__u32 rnd;           /* --summary: xorshift32 state for sampling */
 	__u8 sum_pending;    /* --summary: a fault entered, not completed;
 			      * fault_ts is its entry time if it is timed */
@@ -400,6 +401,25 @@ static __always_inline void flush_batch(void)
 	b->count = 0;
 }
 
+/*
+ * The shared part of the current process's file + anon + shmem RSS
+ * counters. A fault that maps a transparent huge page adds 512 pages at
+ * once, which always lands in the shared count (it exceeds the per-CPU
+ * batch); ordinary faults move it only when a CPU's batch (< 64) spills.
+ * Read through the task's BTF pointer: plain loads, no helper call.
+ */
+static __always_inline __s64 rss_pages(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mm_struct *mm = task->mm;
+
+	if (!mm)
+		return 0;
+	return mm->rss_stat[MM_FILEPAGES].count +
+	       mm->rss_stat[MM_ANONPAGES].count +
+	       mm->rss_stat[MM_SHMEMPAGES].count;
+}
+
 static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
 					  __u8 flags)
 {
@@ -424,6 +444,7 @@ static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
 	st->fault_ip = ctx->ip;
 	st->fault_err = ctx->error_code;
 	st->fault_flags = flags;
+	st->fault_rss = rss_pages();
 	if (with_stacks) {
 		st->fault_stack = bpf_get_stackid(ctx, &stacks,
 						  BPF_F_USER_STACK);
@@ -542,6 +563,8 @@ static __always_inline int on_fault_done(struct bpf_perf_event_data *ctx,
 	now = bpf_ktime_get_ns();
 	if ((ctx->addr ^ st->fault_addr) >> 12)
 		st->fault_flags |= FL_FAULT_F_ADDR_MISMATCH;
+	if (rss_pages() - (__s64)st->fault_rss >= FL_HUGE_MIN_PAGES)
+		st->fault_flags |= FL_FAULT_F_HUGE;
 	emit_fault(st, outcome, now, bpf_get_current_pid_tgid());
 	st->fault_ts = 0;
 	return 0;

@@ -14,6 +14,11 @@
 //   touch populate N     mmap N anonymous pages with MAP_POPULATE: the
 //                        kernel faults them in through get_user_pages,
 //                        counted by getrusage but raising no perf event
+//   touch thp N          an anonymous region of N 2 MiB blocks, aligned,
+//                        madvise(MADV_HUGEPAGE), one byte written per
+//                        block: each fault maps a transparent huge page
+//                        when the kernel has one; "huge_pages" is what
+//                        /proc/self/smaps_rollup (AnonHugePages) says
 //   touch segv N         write to N PROT_NONE pages; a SIGSEGV handler
 //                        makes each page writable, so every page takes one
 //                        fault that never completes (SIGSEGV) and then one
@@ -198,6 +203,42 @@ int Segv(long n) {
   return 0;
 }
 
+// AnonHugePages of this process in kB (smaps_rollup), -1 when unknown.
+long AnonHugeKb() {
+  FILE* f = std::fopen("/proc/self/smaps_rollup", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "AnonHugePages: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
+int Thp(long n) {
+  constexpr long kHuge = 2L << 20;
+  char* raw = static_cast<char*>(mmap(nullptr, (n + 1) * kHuge,
+                                      PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (raw == MAP_FAILED) Die("mmap");
+  char* p = reinterpret_cast<char*>(
+      (reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+  if (madvise(p, n * kHuge, MADV_HUGEPAGE) != 0) Die("madvise");
+  Faults before = Now();
+  for (long i = 0; i < n; ++i) p[i * kHuge] = 1;
+  Faults after = Now();
+  Faults total = Now();
+  long kb = AnonHugeKb();
+  std::printf(
+      "{\"mode\":\"thp\",\"pid\":%d,\"blocks\":%ld,\"huge_pages\":%ld,"
+      "\"minflt_delta\":%ld,\"majflt_delta\":%ld,\"minflt\":%ld,"
+      "\"majflt\":%ld}\n",
+      getpid(), n, kb < 0 ? -1 : kb / 2048, after.minflt - before.minflt,
+      after.majflt - before.majflt, total.minflt, total.majflt);
+  return 0;
+}
+
 long ParseCount(const char* s) {
   char* end = nullptr;
   long v = std::strtol(s, &end, 10);
@@ -218,8 +259,9 @@ int main(int argc, char** argv) {
   if (mode == "stack" && argc == 3) return Stack(ParseCount(argv[2]));
   if (mode == "segv" && argc == 3) return Segv(ParseCount(argv[2]));
   if (mode == "populate" && argc == 3) return Populate(ParseCount(argv[2]));
+  if (mode == "thp" && argc == 3) return Thp(ParseCount(argv[2]));
   std::fprintf(stderr,
                "usage: touch anon N | file PATH N | cow N | stack KB | segv N | "
-               "populate N\n");
+               "populate N | thp N\n");
   return 2;
 }

@@ -205,6 +205,34 @@ TEST_F(FaultTruthTest, SummaryModeCountsMatchTheKernel) {
   EXPECT_GT(report_["faults"]["latency_ns"]["p50"].get<int64_t>(), 0);
 }
 
+// Transparent huge pages: each 2 MiB block the helper touches after
+// madvise(MADV_HUGEPAGE) is one fault; the ones that got a huge page (the
+// kernel's own AnonHugePages count) are huge_page faults, the others not.
+TEST_F(FaultTruthTest, TransparentHugePageFaultsMatchAnonHugePages) {
+  std::string thp;
+  if (FILE* f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    char buf[128] = {};
+    if (std::fgets(buf, sizeof buf, f)) thp = buf;
+    std::fclose(f);
+  }
+  if (thp.empty() || thp.find("[never]") != std::string::npos) {
+    GTEST_SKIP() << "transparent huge pages are off on this kernel";
+  }
+  constexpr int kBlocks = 64;
+  auto lines = RecordTouch({"thp", std::to_string(kBlocks)});
+  const json* l = Line(lines, "thp");
+  ASSERT_NE(l, nullptr);
+  const int64_t huge = (*l)["huge_pages"].get<int64_t>();
+  if (huge <= 0) GTEST_SKIP() << "the kernel gave the helper no huge page";
+  json p = Process((*l)["pid"].get<int>());
+  ASSERT_FALSE(p.is_null());
+  EXPECT_EQ(p["by_kind"]["huge_page"].get<int64_t>(), huge);
+  // One fault per block, huge page or not (the process's other ~100
+  // faults are too few for the 1% check of the other tests).
+  EXPECT_EQ((*l)["minflt_delta"].get<int64_t>(), kBlocks);
+  EXPECT_GE(p["minor"].get<int64_t>(), kBlocks);
+}
+
 // --summary times one fault in --latency-sample (default 16), at random;
 // every fault is still counted. 1 times them all.
 TEST_F(FaultTruthTest, SummaryModeTimesOneFaultInN) {

@@ -102,6 +102,29 @@ TEST(Classify, Table) {
   }
 }
 
+// FL_FAULT_F_HUGE: the kernel side saw a PMD's worth of RSS appear inside
+// the fault (a transparent huge page): huge_page whatever the mapping, but
+// only for a fault that completed.
+TEST(Classify, TransparentHugePageFlag) {
+  const Vma anon = MakeVma(VmaType::kAnon, RW);
+  const Vma file = MakeVma(VmaType::kFile, R_);
+  FaultFacts f;
+  f.error_code = U | W;
+  f.outcome = kMin;
+  f.vma = &anon;
+  EXPECT_EQ(Classify(f), FaultKind::kAnonFirstTouch);
+  f.flags = FL_FAULT_F_HUGE;
+  EXPECT_EQ(Classify(f), FaultKind::kHugePage);
+  f.vma = &file;
+  f.error_code = U;
+  EXPECT_EQ(Classify(f), FaultKind::kHugePage);
+  f.flags = FL_FAULT_F_HUGE | FL_FAULT_F_KERNEL;
+  EXPECT_EQ(Classify(f), FaultKind::kHugePage);
+  f.outcome = kInc;
+  f.vma = nullptr;
+  EXPECT_EQ(Classify(f), FaultKind::kPermission);
+}
+
 TEST(Classify, KindNamesAreTheJsonNames) {
   const char* want[] = {"anon_first_touch", "heap", "file", "cow", "stack",
                         "huge_page", "swap_in", "permission", "other"};
