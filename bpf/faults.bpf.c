@@ -761,6 +761,115 @@ static __always_inline int sys_enter(struct sys_enter_ctx *ctx, __u32 type,
 	return 0;
 }
 
+/* Scratch for fd_path(): components are written backwards from the middle. */
+struct path_buf {
+	char b[2 * FL_PATH_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
+
+#define FL_PATH_DEPTH 32 /* directories and mount crossings walked */
+
+/*
+ * The path of the file open on `fd` in the current task, from its dentry
+ * up to the root, crossing mount points (bpf_d_path() would do this but
+ * needs fentry, which this kernel refuses). Written to `out`, empty when
+ * the walk is deeper than FL_PATH_DEPTH or the path longer than
+ * FL_PATH_LEN - 1. Used for mmap() of a file: by the time the collector
+ * reads the event, a short-lived mapping (ld.so.cache) may be gone from
+ * /proc/PID/map_files, but here the fd is still open.
+ */
+struct path_walk {
+	struct dentry *d;
+	struct mount *mnt;
+	struct path_buf *pb;
+	__u32 pos;  /* the path so far is pb->b[pos .. FL_PATH_LEN) */
+	int state;  /* 0 walking, 1 reached the root, -1 too long */
+};
+
+/* One step of the walk (a bpf_loop() callback, so that the verifier checks
+ * it once instead of once per unrolled level). */
+static long path_step(__u64 index, void *arg)
+{
+	/* Locals only inside BPF_CORE_READ(): it would relocate w's fields. */
+	struct path_walk *w = arg;
+	struct dentry *d = w->d, *parent = BPF_CORE_READ(d, d_parent);
+	struct mount *mnt = w->mnt;
+	const unsigned char *name;
+	__u32 len, pos = w->pos;
+
+	if (d == BPF_CORE_READ(mnt, mnt.mnt_root) || d == parent) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up == mnt || !up) {
+			w->state = 1; /* the root */
+			return 1;
+		}
+		w->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		return 0;
+	}
+	len = BPF_CORE_READ(d, d_name.len);
+	name = BPF_CORE_READ(d, d_name.name);
+	if (len == 0 || len + 1 > pos || pos > FL_PATH_LEN) {
+		w->state = -1;
+		return 1;
+	}
+	pos -= len + 1;
+	w->pb->b[pos & (FL_PATH_LEN - 1)] = '/';
+	bpf_probe_read_kernel(&w->pb->b[(pos + 1) & (FL_PATH_LEN - 1)],
+			      len & (FL_PATH_LEN - 1), name);
+	w->pos = pos;
+	w->d = parent;
+	return 0;
+}
+
+/*
+ * The path of the file open on `fd` in the current task, from its dentry
+ * up to the root, crossing mount points (bpf_d_path() would do this but
+ * needs fentry, which this kernel refuses). Written to `out`; left empty
+ * when the walk is deeper than FL_PATH_DEPTH or the path longer than
+ * FL_PATH_LEN - 1. Used for mmap() of a file: by the time the collector
+ * reads the event, a short-lived mapping (ld.so.cache) may be gone from
+ * /proc/PID/map_files, but here the fd is still open.
+ */
+static __always_inline void fd_path(int fd, char *out)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct path_walk w = {};
+	struct fdtable *fdt;
+	struct file **fds;
+	struct file *file = NULL;
+	__u32 zero = 0;
+
+	if (fd < 0)
+		return;
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return;
+	w.pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!w.pb)
+		return;
+	w.pb->b[FL_PATH_LEN] = 0;
+	w.d = BPF_CORE_READ(file, f_path.dentry);
+	w.mnt = container_of(BPF_CORE_READ(file, f_path.mnt), struct mount,
+			     mnt);
+	w.pos = FL_PATH_LEN;
+	bpf_loop(FL_PATH_DEPTH, path_step, &w, 0);
+	if (w.state != 1 || w.pos >= FL_PATH_LEN)
+		return;
+	bpf_probe_read_kernel_str(out, FL_PATH_LEN,
+				  &w.pb->b[w.pos & (FL_PATH_LEN - 1)]);
+}
+
 static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 type)
 {
 	struct task_state *st = current_state_lookup();
@@ -798,6 +907,8 @@ static __always_inline int sys_exit(struct sys_exit_ctx *ctx, __u32 type)
 		e->fd = (__s32)st->sys_arg[4];
 		/* off is args[5]; saved only for mmap, see handler */
 		e->pgoff = st->sys_arg[0];
+		if (!(e->flags & 0x20 /* MAP_ANONYMOUS */))
+			fd_path(e->fd, e->path);
 		break;
 	case FL_EV_MUNMAP: /* addr, len */
 		e->start = st->sys_arg[0];

@@ -14,6 +14,10 @@
 //   touch populate N     mmap N anonymous pages with MAP_POPULATE: the
 //                        kernel faults them in through get_user_pages,
 //                        counted by getrusage but raising no perf event
+//   touch brief PATH N   write an N-page file, then map it, close the fd,
+//                        read each page and unmap it at once: a mapping
+//                        gone long before the collector could look in
+//                        /proc (the report must still name the file)
 //   touch thp N          an anonymous region of N 2 MiB blocks, aligned,
 //                        madvise(MADV_HUGEPAGE), one byte written per
 //                        block: each fault maps a transparent huge page
@@ -108,6 +112,27 @@ int File(const char* path, long n) {
   Print("file", n, before, after, reinterpret_cast<uintptr_t>(p));
   munmap(p, n * ps);
   close(fd);
+  return 0;
+}
+
+int Brief(const char* path, long n) {
+  long ps = PageSize();
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) Die("open");
+  std::string page(ps, 'y');
+  for (long i = 0; i < n; ++i) {
+    if (write(fd, page.data(), ps) != ps) Die("write");
+  }
+  char* p = static_cast<char*>(mmap(nullptr, n * ps, PROT_READ, MAP_PRIVATE,
+                                    fd, 0));
+  if (p == MAP_FAILED) Die("mmap");
+  close(fd);
+  volatile long sum = 0;
+  Faults before = Now();
+  for (long i = 0; i < n; ++i) sum = sum + p[i * ps];
+  Faults after = Now();
+  munmap(p, n * ps);
+  Print("brief", n, before, after, reinterpret_cast<uintptr_t>(p));
   return 0;
 }
 
@@ -260,8 +285,9 @@ int main(int argc, char** argv) {
   if (mode == "segv" && argc == 3) return Segv(ParseCount(argv[2]));
   if (mode == "populate" && argc == 3) return Populate(ParseCount(argv[2]));
   if (mode == "thp" && argc == 3) return Thp(ParseCount(argv[2]));
+  if (mode == "brief" && argc == 4) return Brief(argv[2], ParseCount(argv[3]));
   std::fprintf(stderr,
                "usage: touch anon N | file PATH N | cow N | stack KB | segv N | "
-               "populate N | thp N\n");
+               "populate N | thp N | brief PATH N\n");
   return 2;
 }

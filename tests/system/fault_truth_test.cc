@@ -134,6 +134,45 @@ TEST_F(FaultTruthTest, DroppedFilePagesAreMajorFileFaults) {
             32);
 }
 
+// A file mapped, read and unmapped within microseconds (the fd closed right
+// after mmap, as ld.so does with ld.so.cache): the mapping is gone from
+// /proc before the collector sees the event, so the path must come from the
+// kernel side (the fd's dentries, across mount points). Once on the root
+// filesystem, once on a tmpfs mounted elsewhere.
+TEST_F(FaultTruthTest, ShortLivedFileMappingsKeepTheirPath) {
+  constexpr int kPages = 64;
+  std::vector<std::filesystem::path> files = {dir_ / "brief-data"};
+  if (std::filesystem::is_directory("/dev/shm")) {
+    files.push_back(std::filesystem::path("/dev/shm") /
+                    ("faultline-brief-" + std::to_string(getpid())));
+  }
+  for (const auto& file : files) {
+    auto lines = RecordTouch({"brief", file.string(), std::to_string(kPages)});
+    std::error_code ec;
+    std::string want = std::filesystem::canonical(file, ec).string();
+    std::filesystem::remove(file, ec);
+    const json* l = Line(lines, "brief");
+    ASSERT_NE(l, nullptr) << file;
+    bool found = false;
+    for (const json& m : report_["faults"]["mappings"]) {
+      if (m["pid"].get<int>() != (*l)["pid"].get<int>()) continue;
+      if (m["name"].get<std::string>() == want) {
+        found = true;
+        // Pages in the page cache fault around (16 at a time): the
+        // helper's own count of the read loop is the reference.
+        const int64_t delta = (*l)["minflt_delta"].get<int64_t>() +
+                              (*l)["majflt_delta"].get<int64_t>();
+        EXPECT_GT(delta, 0);
+        EXPECT_GE(m["faults"].get<int64_t>(), delta) << want;
+      }
+      EXPECT_EQ(m["name"].get<std::string>().find("[file fd"),
+                std::string::npos)
+          << m["name"];
+    }
+    EXPECT_TRUE(found) << "no mapping named " << want;
+  }
+}
+
 TEST_F(FaultTruthTest, ForkedChildWritesAreCopyOnWriteFaults) {
   constexpr int kPages = 20000;
   auto lines = RecordTouch({"cow", std::to_string(kPages)});
