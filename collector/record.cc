@@ -252,9 +252,9 @@ Result<void> Recorder::Snapshot(uint32_t pid, uint64_t ts_ns) {
   return {};
 }
 
-// For an FL_EV_MMAP of a file: the record with `path` filled in, in
-// scratch_; else `data` itself. The kernel side cannot turn an fd into a
-// path here (no bpf_d_path outside fentry), so it comes from
+// For an FL_EV_MMAP of a file whose path the kernel side could not build
+// (its dentry walk gave up): the record with `path` filled in, in
+// scratch_; else `data` itself. The path comes from
 // /proc/PID/map_files while the range is mapped, or, when ld.so has mapped
 // segments over the range since, from the file now mapped at its start.
 const void* Recorder::WithMmapPath(const void* data, size_t size) {
