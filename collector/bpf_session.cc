@@ -197,10 +197,11 @@ Result<void> FaultsBpf::Attach() {
   faultline_bpf* skel = skel_.get();
   // Task events first so that no child of a target is missed once faults
   // are traced; completions before entries so that the first entries pair.
-  struct {
+  struct Tracepoint {
     const char* what;
     bpf_program* prog;
-  } tps[] = {
+  };
+  const Tracepoint tps[] = {
       {"sched_process_fork", skel->progs.handle_fork},
       {"sched_process_exec", skel->progs.handle_exec},
       {"sched_process_exit", skel->progs.handle_exit},
@@ -229,23 +230,18 @@ Result<void> FaultsBpf::Attach() {
       !r) {
     return r;
   }
-  if (auto r = AttachOne("exceptions:page_fault_kernel",
-                         skel->progs.handle_page_fault_kernel);
-      !r) {
-    return r;
+  // Entries last (streaming's or --summary's; the other pair is not
+  // loaded, and AttachOne skips it).
+  const Tracepoint entries[] = {
+      {"exceptions:page_fault_kernel", skel->progs.handle_page_fault_kernel},
+      {"raw tracepoint page_fault_kernel", skel->progs.summary_fault_kernel},
+      {"exceptions:page_fault_user", skel->progs.handle_page_fault_user},
+      {"raw tracepoint page_fault_user", skel->progs.summary_fault_user},
+  };
+  for (const auto& tp : entries) {
+    if (auto r = AttachOne(tp.what, tp.prog); !r) return r;
   }
-  if (auto r = AttachOne("raw tracepoint page_fault_kernel",
-                         skel->progs.summary_fault_kernel);
-      !r) {
-    return r;
-  }
-  if (auto r = AttachOne("raw tracepoint page_fault_user",
-                         skel->progs.summary_fault_user);
-      !r) {
-    return r;
-  }
-  return AttachOne("exceptions:page_fault_user",
-                   skel->progs.handle_page_fault_user);
+  return {};
 }
 
 Result<void> FaultsBpf::StartRing(RecordFn fn) {
