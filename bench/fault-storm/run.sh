@@ -12,8 +12,9 @@
 #
 #   sudo bench/fault-storm/run.sh [BUILD_DIR] [ROUNDS] [MIB]
 #   (defaults: build 11 512; SETUPS="untraced floor faultline summary
-#   bpftrace perf" picks setups; SUMMARY_FLAGS adds flags to the summary
-#   setup, e.g. "--latency-sample 1")
+#   summary-all bpftrace perf" picks setups; "summary" is --summary as it
+#   comes (latency of 1 fault in 16), "summary-all" times every fault
+#   (--latency-sample 1); SUMMARY_FLAGS adds flags to "summary")
 #
 # Also prints, for the streaming run, the collector's events and trace bytes
 # per event (from its closing summary line and the file size).
@@ -22,7 +23,7 @@ set -euo pipefail
 build=${1:-build}
 rounds=${2:-11}
 mib=${3:-512}
-setups=${SETUPS:-"untraced floor faultline summary bpftrace perf"}
+setups=${SETUPS:-"untraced floor faultline summary summary-all bpftrace perf"}
 summary_flags=${SUMMARY_FLAGS:-}
 here=$(cd "$(dirname "$0")" && pwd)
 storm="$build/fault-storm"
@@ -66,6 +67,9 @@ run_one() {  # setup -> prints best_ns_per_fault of one fault-storm run
     # shellcheck disable=SC2086
     summary) "$faultline" record --summary $summary_flags -o "$tmp/m.flt" -- \
                "$storm" "$mib" 1 > "$out" 2> "$tmp/summary.err" ;;
+    summary-all) "$faultline" record --summary --latency-sample 1 \
+                   -o "$tmp/m1.flt" -- "$storm" "$mib" 1 > "$out" \
+                   2> "$tmp/summary-all.err" ;;
     bpftrace) bpftrace -c "$storm $mib 1" "$tmp/pair.bt" > "$out" 2>&1 ;;
     perf) perf trace --no-syscalls -F min -o /dev/null -- \
             "$storm" "$mib" 1 > "$out" 2>&1 ;;
@@ -98,9 +102,9 @@ agg() {  # setup column(2=cpu,3=wall) best|median
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "fault-storm ${mib} MiB, $rounds interleaved rounds; ns per fault (ratio to untraced)"
-printf '%-10s %18s %18s %18s %18s\n' setup "cpu best" "cpu median" "wall best" "wall median"
+printf '%-11s %18s %18s %18s %18s\n' setup "cpu best" "cpu median" "wall best" "wall median"
 for s in $setups; do
-  line=$(printf '%-10s' "$s")
+  line=$(printf '%-11s' "$s")
   for col in "2 best" "2 median" "3 best" "3 median"; do
     read -r c w <<< "$col"
     v=$(agg "$s" "$c" "$w")
