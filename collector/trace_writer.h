@@ -3,13 +3,17 @@
 // The collector hands it raw ring-buffer records (each starting with struct
 // fl_hdr from bpf/faultline.h) plus metadata (processes, threads, a
 // /proc/PID/maps snapshot, stacks, --summary aggregates). Records are
-// delta-encoded into an in-memory block; Flush() (about once a second, and
-// automatically whenever a block reaches kTargetBlockBytes) compresses the
-// pending block(s) with zlib and appends them to the file. Finish() writes
-// the footer with per-CPU recorded/lost counts and closes the file.
+// delta-encoded into an in-memory block. A block that reaches
+// kTargetBlockBytes is handed to an internal worker thread, which
+// compresses it with zlib and appends it to the file while the caller goes
+// on encoding (zlib is most of the writer's CPU time); Flush() (about once a
+// second) queues what is pending and returns once everything is in the
+// file. Finish() writes the footer with per-CPU recorded/lost counts and
+// closes the file.
 //
 // A file whose writer died (SIGKILL, full disk) is readable up to its last
-// whole block. Not thread-safe: one thread (the ring-buffer drain) owns it.
+// whole block. Not thread-safe: one thread (the ring-buffer drain) owns it;
+// the worker is internal.
 #pragma once
 
 #include <cstddef>
@@ -89,8 +93,9 @@ class TraceWriter {
   // --summary aggregates, one per map entry.
   Result<void> AddSummary(const fl_summary_key& key, const fl_summary_val& val);
 
-  // Compresses and writes the pending blocks now. Metadata pending at a
-  // flush is written before that flush's event block.
+  // Compresses and writes the pending blocks now (returns when they are in
+  // the file). Metadata pending at a flush is written before that flush's
+  // event block.
   Result<void> Flush();
   // Flushes, writes the footer (per-CPU counts, end time), closes the file.
   // Further calls fail.
