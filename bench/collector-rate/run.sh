@@ -7,7 +7,8 @@
 # producer.bpf.c); the recorder and its writer are the real, unmodified ones.
 #
 #   sudo bench/collector-rate/run.sh [BUILD_DIR] [SECONDS] [RATE...]
-#   (defaults: build 4 1M 2M 3M 4M 6M 8M; rates in events/s, K/M suffixes)
+#   (defaults: build 4 1M 2M 3M 4M 6M 8M 10M 12M; rates in events/s, K/M
+#   suffixes)
 #
 # One `faultline record -o T -- collector-rate-producer --rate R --seconds S`
 # per rate. The table: the target rate, what the producer sent (and the rate
@@ -24,7 +25,7 @@ build=${1:-build}
 seconds=${2:-4}
 shift $(( $# >= 2 ? 2 : $# ))
 rates=("$@")
-[[ ${#rates[@]} -gt 0 ]] || rates=(1M 2M 3M 4M 6M 8M)
+[[ ${#rates[@]} -gt 0 ]] || rates=(1M 2M 3M 4M 6M 8M 10M 12M)
 faultline="$build/faultline"
 producer="$build/collector-rate-producer"
 tmp=$(mktemp -d)
