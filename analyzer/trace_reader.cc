@@ -314,8 +314,10 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
       f.address += static_cast<uint64_t>(c.Signed());
       f.latency_ns = c.U32();
       if (tag & kFaultHasTask) {
+        // tid - pid deltas are added as unsigned (mod 2^64, then 2^32): a
+        // hostile delta near INT64_MAX must not overflow int64_t.
         f.pid = c.U32();
-        f.tid = static_cast<uint32_t>(f.pid + c.Signed());
+        f.tid = static_cast<uint32_t>(f.pid + static_cast<uint64_t>(c.Signed()));
       }
       if (tag & kFaultHasIp) f.ip += static_cast<uint64_t>(c.Signed());
       if (tag & kFaultHasCode) {
@@ -344,7 +346,7 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
         m.cpu = cpu;
         m.ts_ns = ts;
         m.pid = c.U32();
-        m.tid = static_cast<uint32_t>(m.pid + c.Signed());
+        m.tid = static_cast<uint32_t>(m.pid + static_cast<uint64_t>(c.Signed()));
         m.start = c.Varint();
         m.len = c.Varint();
         m.pgoff = c.Varint();
@@ -366,9 +368,10 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
         t.cpu = cpu;
         t.ts_ns = ts;
         t.pid = c.U32();
-        t.tid = static_cast<uint32_t>(t.pid + c.Signed());
+        t.tid = static_cast<uint32_t>(t.pid + static_cast<uint64_t>(c.Signed()));
         t.parent_pid = c.U32();
-        t.parent_tid = static_cast<uint32_t>(t.parent_pid + c.Signed());
+        t.parent_tid = static_cast<uint32_t>(
+            t.parent_pid + static_cast<uint64_t>(c.Signed()));
         t.exit_code = static_cast<int32_t>(c.Signed());
         t.is_thread = c.U32();
         t.comm = c.Bytes(FL_COMM_LEN);
@@ -383,7 +386,7 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
         t.cpu = cpu;
         t.ts_ns = ts;
         t.pid = c.U32();
-        t.tid = static_cast<uint32_t>(t.pid + c.Signed());
+        t.tid = static_cast<uint32_t>(t.pid + static_cast<uint64_t>(c.Signed()));
         t.reason = static_cast<int32_t>(c.Signed());
         t.pages = c.Varint();
         if (!c.ok()) return false;
