@@ -11,8 +11,7 @@
 // records are real fl_fault_batch records in the recorder's own ring, counted
 // in the recorder's own cpu_stats: the recorder and its writer are
 // unmodified. Between ticks the producer sleeps, so it uses one CPU at most
-// and much less at the rates of interest (a batch costs ~1-2 us to fill and
-// send); the other CPU is the recorder's.
+// (it prints its own CPU time); the other CPU is the recorder's.
 //
 // Prints one line: what it produced, what the ring refused, and the change
 // of the recorder's cpu_stats over the production window.
@@ -21,6 +20,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -286,11 +286,15 @@ int main(int argc, char** argv) {
 
   uint64_t produced = skel->bss->sent_events + skel->bss->failed_events;
   double secs = (end - start) / 1e9;
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                 ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
   std::printf(
       "collector-rate-producer: cpu %d, target %.0f events/s for %.2f s: "
       "produced %llu events in %.3f s (%.0f events/s, %llu BPF runs, "
       "%llu late ticks), ring refused %llu; recorder cpu_stats over the "
-      "window: recorded +%llu, lost +%llu\n",
+      "window: recorded +%llu, lost +%llu; producer CPU %.2f s\n",
       cpu, args.rate, args.seconds, static_cast<unsigned long long>(produced),
       secs, produced / secs,
       static_cast<unsigned long long>(skel->bss->runs),
@@ -298,7 +302,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(skel->bss->failed_events),
       static_cast<unsigned long long>(after.recorded_events -
                                       before.recorded_events),
-      static_cast<unsigned long long>(after.lost_events - before.lost_events));
+      static_cast<unsigned long long>(after.lost_events - before.lost_events),
+      cpu_s);
   std::fflush(stdout);
   collector_rate_producer__destroy(skel);
   close(maps.events);

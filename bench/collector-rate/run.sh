@@ -14,9 +14,9 @@
 # per rate. The table: the target rate, what the producer sent (and the rate
 # it achieved), what faultline's closing line says was recorded and lost,
 # "other" = recorded + lost - produced (the producer's own real faults and
-# task events, traced like any command's), trace bytes per recorded event,
-# and the recorder's CPU time. For the first step, and for every step with
-# CHECK_ALL=1, `faultline report T --format json` must agree with the
+# task and TLB events, traced like any command's), trace bytes per recorded
+# event, the recorder's CPU time and the producer's. For the first step, and
+# for every step with CHECK_ALL=1, `faultline report T --format json` must agree with the
 # closing line (events read = recorded, lost = lost, and at least the
 # produced faults). The highest rate with zero loss is printed at the end.
 set -euo pipefail
@@ -48,8 +48,8 @@ to_num() {  # 3M -> 3000000, 500K -> 500000
 echo "# $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs, kernel $(uname -r)"
 echo "# load before: $(uptime)"
 echo "# $faultline record -o T -- $producer --rate R --seconds $seconds"
-printf '%10s %10s %11s %10s %10s %8s %7s %8s %8s %s\n' \
-  target produced achieved/s recorded lost other B/event rec_cpu_s wall_s report
+printf '%10s %10s %11s %10s %10s %8s %7s %9s %10s %7s %s\n' \
+  target produced achieved/s recorded lost other B/event rec_cpu_s prod_cpu_s wall_s report
 best=0
 checked=0
 failed=0
@@ -76,6 +76,7 @@ for r in "${rates[@]}"; do
   wall=$(sed -E 's/^faultline record: ([0-9.]+) s,.*/\1/' <<<"$line")
   produced=$(sed -E 's/.* produced ([0-9]+) events.*/\1/' <<<"$pline")
   achieved=$(sed -E 's/.* events in [0-9.]+ s \(([0-9]+) events\/s.*/\1/' <<<"$pline")
+  pcpu=$(sed -E 's/.*producer CPU ([0-9.]+) s.*/\1/' <<<"$pline")
   bytes=$(stat -c %s "$out")
   other=$(( recorded + lost - produced ))
   bpe=$(awk -v b="$bytes" -v n="$recorded" 'BEGIN { printf "%.2f", n ? b / n : 0 }')
@@ -93,9 +94,9 @@ for r in "${rates[@]}"; do
       failed=1
     fi
   fi
-  printf '%10s %10s %11s %10s %10s %8s %7s %8s %8s %s\n' \
+  printf '%10s %10s %11s %10s %10s %8s %7s %9s %10s %7s %s\n' \
     "$rate" "$produced" "$achieved" "$recorded" "$lost" "$other" "$bpe" \
-    "$cpu" "$wall" "$check"
+    "$cpu" "$pcpu" "$wall" "$check"
   # Zero loss counts only if the producer really reached the rate (>= 98%).
   if [[ $lost -eq 0 ]] &&
      awk -v a="$achieved" -v t="$rate" 'BEGIN { exit !(a >= 0.98 * t) }' &&
