@@ -7,7 +7,9 @@
 # on this kernel. Runs are interleaved
 # (one of each setup per round), and the best and the median of ROUNDS are
 # printed per setup, so a noisy machine (other builds) hurts every setup
-# alike; compare the ratios. "cpu" is the faulting thread's CPU time, "wall"
+# alike; compare the ratios. "paired" is the median over rounds of each
+# round's cpu ratio to that round's untraced run, the steadiest of the
+# columns on a VM whose speed drifts. "cpu" is the faulting thread's CPU time, "wall"
 # the elapsed time (which also counts waiting for a CPU on a busy machine).
 #
 #   sudo bench/fault-storm/run.sh [BUILD_DIR] [ROUNDS] [MIB]
@@ -88,9 +90,21 @@ for ((r = 1; r <= rounds; r++)); do
     read -r cpu wall < <(run_one "$s")
     [[ -n ${cpu:-} && -n ${wall:-} ]] ||
       { echo "run.sh: $s produced no result" >&2; exit 1; }
-    echo "$s $cpu $wall" >> "$results"
+    echo "$s $cpu $wall $r" >> "$results"
   done
 done
+
+# Per setup: the median over rounds of (this setup's cpu ns / the untraced
+# run's in the same round). Pairing by round cancels the slow drift of a
+# VM's speed, which best and median per setup do not.
+paired() {  # setup -> median of per-round cpu ratios to untraced
+  awk -v s="$1" '$1 == "untraced" { u[$4] = $2 } $1 == s { v[$4] = $2 }
+    END { for (r in v) if (u[r] > 0) print v[r] / u[r] }' "$results" |
+    sort -g | awk '{ v[NR] = $1 } END {
+      if (NR == 0) print "-";
+      else if (NR % 2) printf "%.3f\n", v[(NR + 1) / 2];
+      else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # Per setup: best and median of the per-run values (CPU and wall).
 agg() {  # setup column(2=cpu,3=wall) best|median
@@ -102,7 +116,7 @@ agg() {  # setup column(2=cpu,3=wall) best|median
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo "fault-storm ${mib} MiB, $rounds interleaved rounds; ns per fault (ratio to untraced)"
-printf '%-11s %18s %18s %18s %18s\n' setup "cpu best" "cpu median" "wall best" "wall median"
+printf '%-11s %18s %18s %18s %18s %8s\n' setup "cpu best" "cpu median" "wall best" "wall median" "paired"
 for s in $setups; do
   line=$(printf '%-11s' "$s")
   for col in "2 best" "2 median" "3 best" "3 median"; do
@@ -111,6 +125,7 @@ for s in $setups; do
     b=$(agg untraced "$c" "$w" 2>/dev/null || true)
     line+=$(printf ' %10s (%5s)' "$v" "$(ratio "$v" "${b:-0}")")
   done
+  line+=$(printf ' %8s' "$(paired "$s")")
   echo "$line"
 done
 if [[ -f $tmp/faultline.err ]]; then
