@@ -253,8 +253,16 @@ void FaultAnalysis::OnTask(const trace::TaskEvent& t) {
 
 void FaultAnalysis::OnTlb(const trace::TlbEvent& t) {
   Seen(t.ts_ns);
+  // enum tlb_flush_reason (include/linux/mm_types.h). Task-switch flushes
+  // (0) are not shootdowns; the collector no longer records them, and older
+  // traces' are skipped here.
+  enum { kTaskSwitch = 0, kRemote = 1, kLocal = 2, kLocalMm = 3, kSendIpi = 4 };
+  if (t.reason == kTaskSwitch) return;
   Tlb& x = tlb_[t.pid];
   ++x.count;
+  if (t.reason == kSendIpi) ++x.ipis_sent;
+  if (t.reason == kRemote) ++x.remote;
+  if (t.reason == kLocal || t.reason == kLocalMm) ++x.local;
   if (t.pages == ~uint64_t{0}) {
     ++x.full;
   } else {
@@ -538,7 +546,11 @@ Json FaultAnalysis::ToJson(const trace::ReadStats& stats,
     j["comm"] = ProcessComm(r.pid);
     j["count"] = r.count;
     j["pages"] = r.pages;
-    j["full_flushes"] = tlb_.at(r.pid).full;
+    const Tlb& t = tlb_.at(r.pid);
+    j["full_flushes"] = t.full;
+    j["ipis_sent"] = t.ipis_sent;
+    j["remote_flushes"] = t.remote;
+    j["local_flushes"] = t.local;
     tlb.push_back(std::move(j));
   }
   f["tlb_shootdowns"] = std::move(tlb);

@@ -116,6 +116,9 @@ class FaultAnalysis : public trace::TraceVisitor {
   std::unordered_map<SiteKey, Cost, SiteHash> sites_;
   struct Tlb {
     uint64_t count = 0, pages = 0, full = 0;
+    // By enum tlb_flush_reason: IPIs sent to other CPUs (4), flushes done
+    // for another CPU's request (1), local flushes of this mm (2, 3).
+    uint64_t ipis_sent = 0, remote = 0, local = 0;
   };
   std::unordered_map<uint32_t, Tlb> tlb_;
 

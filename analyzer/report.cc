@@ -196,13 +196,17 @@ std::string RenderText(const Json& r, const std::string& file) {
 
   if (!f["tlb_shootdowns"].empty()) {
     o << "\nTLB shootdowns:\n";
-    o << Fmt("  %8s %-16s %10s %12s\n", "PID", "COMM", "COUNT", "PAGES");
+    o << Fmt("  %8s %-16s %10s %10s %10s %10s %12s\n", "PID", "COMM", "FLUSHES",
+             "IPIS SENT", "RECEIVED", "LOCAL", "PAGES");
     size_t n = 0;
     for (const Json& row : f["tlb_shootdowns"]) {
       if (n++ == kTextTop) break;
-      o << Fmt("  %8u %-16s %10llu %12llu\n", row["pid"].get<unsigned>(),
-               row["comm"].get<std::string>().c_str(),
+      o << Fmt("  %8u %-16s %10llu %10llu %10llu %10llu %12llu\n",
+               row["pid"].get<unsigned>(), row["comm"].get<std::string>().c_str(),
                (unsigned long long)row["count"].get<uint64_t>(),
+               (unsigned long long)row.value("ipis_sent", uint64_t{0}),
+               (unsigned long long)row.value("remote_flushes", uint64_t{0}),
+               (unsigned long long)row.value("local_flushes", uint64_t{0}),
                (unsigned long long)row["pages"].get<uint64_t>());
     }
   }

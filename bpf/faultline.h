@@ -145,7 +145,8 @@ struct fl_task {
 	char path[FL_PATH_LEN]; /* FL_EV_EXEC: filename */
 };
 
-/* tlb:tlb_flush shootdown caused by a traced process. */
+/* tlb:tlb_flush in a traced process, except TLB_FLUSH_ON_TASK_SWITCH
+ * (a context switch, not a shootdown; not recorded). */
 struct fl_tlb {
 	struct fl_hdr hdr;
 	__u32 pid;

@@ -1008,6 +1008,10 @@ int handle_tlb_flush(struct trace_event_raw_tlb_flush *ctx)
 	__u64 pid_tgid;
 	struct fl_tlb *e;
 
+	/* A switch to another mm is not a shootdown, and is by far the most
+	 * frequent reason (every context switch between processes). */
+	if (ctx->reason == TLB_FLUSH_ON_TASK_SWITCH)
+		return 0;
 	if (!current_state())
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();

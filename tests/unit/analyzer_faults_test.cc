@@ -83,13 +83,15 @@ class Builder {
     ASSERT_TRUE(w_.AddRecord(&t, sizeof t));
   }
   void SetTime(uint64_t ts) { ts_ = ts; }
-  void Tlb(uint32_t pid, uint64_t pages) {
+  // reason: enum tlb_flush_reason (4 = TLB_REMOTE_SEND_IPI).
+  void Tlb(uint32_t pid, uint64_t pages, int32_t reason = 4) {
     fl_tlb t;
     std::memset(&t, 0, sizeof t);
     ts_ += 1000;
     t.hdr = {ts_, FL_EV_TLB_FLUSH, 0, sizeof t};
     t.pid = pid;
     t.tid = pid;
+    t.reason = reason;
     t.pages = pages;
     ASSERT_TRUE(w_.AddRecord(&t, sizeof t));
   }
@@ -317,6 +319,29 @@ TEST_F(AnalyzerTest, SnapshotWrittenAfterEarlierEventsOfTheSameFlushWins) {
   EXPECT_TRUE(saw_new);
   EXPECT_TRUE(saw_cache);
   EXPECT_FALSE(saw_old);
+}
+
+// TLB flushes by reason; a switch between address spaces (reason 0, in
+// traces from before the collector dropped them) is not a shootdown.
+TEST_F(AnalyzerTest, TlbFlushesByReasonWithoutTaskSwitches) {
+  Builder& b = *b_;
+  b.Tlb(kPid, 7, 0);      // TLB_FLUSH_ON_TASK_SWITCH: skipped
+  b.Tlb(kPid, 1, 1);      // TLB_REMOTE_SHOOTDOWN
+  b.Tlb(kPid, 2, 2);      // TLB_LOCAL_SHOOTDOWN
+  b.Tlb(kPid, 3, 3);      // TLB_LOCAL_MM_SHOOTDOWN
+  b.Tlb(kPid, 4, 4);      // TLB_REMOTE_SEND_IPI
+  b.Tlb(kPid, ~0ull, 4);  // a full flush
+  b.Tlb(kChild, 9, 0);    // only task switches: no row
+  Json j = Finish();
+  const Json& tlb = j["faults"]["tlb_shootdowns"];
+  ASSERT_EQ(tlb.size(), 1u);
+  EXPECT_EQ(tlb[0]["pid"], kPid);
+  EXPECT_EQ(tlb[0]["count"], 5);
+  EXPECT_EQ(tlb[0]["ipis_sent"], 2);
+  EXPECT_EQ(tlb[0]["remote_flushes"], 1);
+  EXPECT_EQ(tlb[0]["local_flushes"], 2);
+  EXPECT_EQ(tlb[0]["pages"], 10);
+  EXPECT_EQ(tlb[0]["full_flushes"], 1);
 }
 
 TEST_F(AnalyzerTest, SummaryTraceIsReportedFromSummaryBlocks) {
