@@ -139,6 +139,28 @@ void AddressSpace::Unmap(uint64_t start, uint64_t end) {
   while (it != vmas_.end() && it->first < end) it = vmas_.erase(it);
 }
 
+void AddressSpace::Retire(uint64_t start, uint64_t end, uint64_t ts) {
+  if (end <= start) return;
+  ResetCache();
+  SplitAt(start);
+  SplitAt(end);
+  auto it = vmas_.lower_bound(start);
+  while (it != vmas_.end() && it->first < end) {
+    retired_.push_back({it->first, it->second, ts});
+    if (retired_.size() > kRetiredMax) retired_.pop_front();
+    it = vmas_.erase(it);
+  }
+}
+
+const Vma* AddressSpace::FindRetired(uint64_t addr, uint64_t ts) const {
+  for (auto it = retired_.rbegin(); it != retired_.rend(); ++it) {
+    if (addr >= it->start && addr < it->vma.end && ts < it->ts) {
+      return &it->vma;
+    }
+  }
+  return nullptr;
+}
+
 bool AddressSpace::Overlaps(uint64_t start, uint64_t end) const {
   auto it = vmas_.lower_bound(start);
   if (it != vmas_.end() && it->first < end) return true;
@@ -213,6 +235,7 @@ void AddressSpace::SetBrk(uint64_t heap_start, uint64_t heap_end,
 
 void AddressSpace::Clear() {
   vmas_.clear();
+  retired_.clear();
   heap_lo_ = heap_hi_ = 0;
   ResetCache();
 }

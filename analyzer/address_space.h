@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
@@ -84,6 +85,15 @@ class AddressSpace {
 
   void Map(uint64_t start, uint64_t end, const Vma& v);  // replaces overlaps
   void Unmap(uint64_t start, uint64_t end);
+  // Unmap() for a munmap at time `ts` that remembers what it removed (the
+  // last kRetiredMax pieces): a fault taken before the munmap can reach the
+  // analyzer after it (it waited in another CPU's partial batch of the
+  // collector) and still find its mapping with FindRetired().
+  void Retire(uint64_t start, uint64_t end, uint64_t ts);
+  // The most recently retired mapping that contained addr and was unmapped
+  // after `ts`; nullptr if none is remembered.
+  const Vma* FindRetired(uint64_t addr, uint64_t ts) const;
+  static constexpr size_t kRetiredMax = 256;
   // Whether any mapping intersects [start, end).
   bool Overlaps(uint64_t start, uint64_t end) const;
   // Unmap() that spares mappings that came from a maps snapshot.
@@ -108,6 +118,12 @@ class AddressSpace {
   // Splits so that no mapping straddles addr.
   void SplitAt(uint64_t addr);
   std::map<uint64_t, Vma> vmas_;
+  struct Retired {
+    uint64_t start;
+    Vma vma;      // vma.end: the end of the removed piece
+    uint64_t ts;  // when it was unmapped
+  };
+  std::deque<Retired> retired_;  // oldest first
   // Range holding the heap mapping(s) ([heap] line or the last brk).
   uint64_t heap_lo_ = 0, heap_hi_ = 0;
   uint64_t snapshot_ts_ = 0;

@@ -108,6 +108,11 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
   if (as != nullptr) {
     facts.vma = as->Find(f.address);
     if (facts.vma == nullptr) {
+      // Unmapped since? The fault may have waited in another CPU's
+      // partial batch while its thread went on to munmap the page.
+      facts.vma = as->FindRetired(f.address, f.ts_ns);
+    }
+    if (facts.vma == nullptr) {
       facts.vma = as->GrowStack(f.address);
       facts.below_stack = facts.vma != nullptr;
     }
@@ -195,7 +200,7 @@ void FaultAnalysis::OnMmap(const trace::MmapEvent& m) {
                               m.path));
       break;
     case FL_EV_MUNMAP:
-      as.Unmap(m.start, m.start + len);
+      as.Retire(m.start, m.start + len, m.ts_ns);
       break;
     case FL_EV_MREMAP:
       as.Remap(m.start, len, m.pgoff, (m.aux + kPage - 1) & ~(kPage - 1));

@@ -321,6 +321,31 @@ TEST_F(AnalyzerTest, SnapshotWrittenAfterEarlierEventsOfTheSameFlushWins) {
   EXPECT_FALSE(saw_old);
 }
 
+// A fault that reaches the analyzer after the munmap of its page (it waited
+// in another CPU's partial batch) but happened before it is still booked on
+// the unmapped mapping; a fault after the munmap is not.
+TEST_F(AnalyzerTest, LateFaultFindsTheMappingUnmappedAfterIt) {
+  Builder& b = *b_;
+  b.Mmap(FL_EV_MMAP, kPid, kAnon, 0x10000, 3, 0x22, -1, "");  // ts 1001000
+  b.SetTime(1010000);
+  b.Mmap(FL_EV_MUNMAP, kPid, kAnon, 0x10000, 0, 0, -1, "");  // ts 1011000
+  b.SetTime(1005000);
+  b.Fault(kPid, kPid, kAnon + 0x2000, U | W, kMin, 1000);  // ts 1006000: late
+  b.SetTime(1020000);
+  b.Fault(kPid, kPid, kAnon + 0x3000, U | W, kInc, 0);  // after: SIGSEGV
+  Json j = Finish();
+  const Json& f = j["faults"];
+  EXPECT_EQ(f["by_kind"]["anon_first_touch"], 1);
+  EXPECT_EQ(f["by_kind"]["permission"], 1);
+  bool anon = false, unknown = false;
+  for (const Json& m : f["mappings"]) {
+    anon |= m["name"] == "[anon]" && m["faults"] == 1;
+    unknown |= m["name"] == "[unknown]" && m["faults"] == 1;
+  }
+  EXPECT_TRUE(anon);
+  EXPECT_TRUE(unknown);
+}
+
 // TLB flushes by reason; a switch between address spaces (reason 0, in
 // traces from before the collector dropped them) is not a shootdown.
 TEST_F(AnalyzerTest, TlbFlushesByReasonWithoutTaskSwitches) {
