@@ -420,25 +420,45 @@ static __always_inline __s64 rss_pages(void)
 	       mm->rss_stat[MM_SHMEMPAGES].count;
 }
 
+/* Whether the thread has a fault that entered and has not completed. */
+static __always_inline int fault_pending(const struct task_state *st)
+{
+	return summary_mode ? st->sum_pending : st->fault_ts != 0;
+}
+
+/*
+ * The thread's pending fault will never complete (SIGSEGV, error, fixup:
+ * the thread faulted again, or it is exiting): book it on its own as
+ * incomplete, so that it cannot pair with a later completion. `now` and
+ * `pid_tgid` are used when streaming only.
+ */
+static __always_inline void book_incomplete(struct task_state *st, __u64 now,
+					    __u64 pid_tgid)
+{
+	struct fl_cpu_stats *s = stats();
+
+	if (summary_mode) {
+		summary_add(st, FL_SK_INCOMPLETE, 0, 0);
+		st->sum_pending = 0;
+	} else {
+		emit_fault(st, FL_FAULT_INCOMPLETE, now, pid_tgid);
+	}
+	st->fault_ts = 0;
+	if (s)
+		s->incomplete++;
+}
+
 static __always_inline int on_fault_entry(struct fault_entry_ctx *ctx,
 					  __u8 flags)
 {
 	struct task_state *st = current_state();
-	__u64 now, pid_tgid;
+	__u64 now;
 
 	if (!st)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (st->fault_ts) {
-		/* The previous fault never completed (SIGSEGV, error, fixup):
-		 * report it on its own so it cannot pair with this one. */
-		struct fl_cpu_stats *s = stats();
-
-		pid_tgid = bpf_get_current_pid_tgid();
-		emit_fault(st, FL_FAULT_INCOMPLETE, now, pid_tgid);
-		if (s)
-			s->incomplete++;
-	}
+	if (fault_pending(st))
+		book_incomplete(st, now, bpf_get_current_pid_tgid());
 	st->fault_ts = now;
 	st->fault_addr = ctx->address;
 	st->fault_ip = ctx->ip;
@@ -484,14 +504,8 @@ static __always_inline int on_summary_entry(__u8 flags)
 
 	if (!st)
 		return 0;
-	if (st->sum_pending) {
-		/* The previous fault never completed (SIGSEGV, error, fixup). */
-		struct fl_cpu_stats *s = stats();
-
-		summary_add(st, FL_SK_INCOMPLETE, 0, 0);
-		if (s)
-			s->incomplete++;
-	}
+	if (fault_pending(st))
+		book_incomplete(st, 0, 0);
 	x = st->rnd;
 	if (!x)
 		x = bpf_get_prandom_u32() | 1;
@@ -523,7 +537,7 @@ static __always_inline int on_summary_done(struct task_state *st,
 	__u32 kind = (outcome == FL_FAULT_MAJOR ? 1 : 0) +
 		     ((st->fault_flags & FL_FAULT_F_KERNEL) ? 2 : 0);
 
-	if (!st->sum_pending) {
+	if (!fault_pending(st)) {
 		struct fl_cpu_stats *s = stats();
 
 		if (s)
@@ -694,23 +708,9 @@ int BPF_PROG(handle_exit, struct task_struct *p, bool group_dead)
 	if (!is_target_tgid(tgid))
 		return 0;
 	st = current_state_lookup();
-	if (st && summary_mode && st->sum_pending) {
-		struct fl_cpu_stats *s = stats();
-
-		summary_add(st, FL_SK_INCOMPLETE, 0, 0);
-		st->sum_pending = 0;
-		st->fault_ts = 0;
-		if (s)
-			s->incomplete++;
-	} else if (st && !summary_mode && st->fault_ts) {
-		struct fl_cpu_stats *s = stats();
-
-		emit_fault(st, FL_FAULT_INCOMPLETE, bpf_ktime_get_ns(),
-			   pid_tgid);
-		st->fault_ts = 0;
-		if (s)
-			s->incomplete++;
-	}
+	if (st && fault_pending(st))
+		book_incomplete(st, summary_mode ? 0 : bpf_ktime_get_ns(),
+				pid_tgid);
 	flush_batch(); /* the thread's faults precede its exit */
 	e = reserve(sizeof(*e));
 	if (e) {
@@ -775,15 +775,7 @@ struct {
 
 #define FL_PATH_DEPTH 32 /* directories and mount crossings walked */
 
-/*
- * The path of the file open on `fd` in the current task, from its dentry
- * up to the root, crossing mount points (bpf_d_path() would do this but
- * needs fentry, which this kernel refuses). Written to `out`, empty when
- * the walk is deeper than FL_PATH_DEPTH or the path longer than
- * FL_PATH_LEN - 1. Used for mmap() of a file: by the time the collector
- * reads the event, a short-lived mapping (ld.so.cache) may be gone from
- * /proc/PID/map_files, but here the fd is still open.
- */
+/* State of fd_path()'s walk, passed to each path_step(). */
 struct path_walk {
 	struct dentry *d;
 	struct mount *mnt;

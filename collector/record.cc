@@ -459,7 +459,8 @@ Result<int> Recorder::Run() {
     const auto* b = reinterpret_cast<const fl_fault_batch*>(batch.data());
     if (b->hdr.cpu < stats.size()) stats[b->hdr.cpu].recorded_events += b->count;
   }
-  for (const auto& [key, val] : (*bpf)->ReadSummary()) {
+  const auto summary = (*bpf)->ReadSummary();  // empty unless --summary
+  for (const auto& [key, val] : summary) {
     if (auto r = writer_->AddSummary(key, val); !r) {
       return std::unexpected(r.error());
     }
@@ -492,7 +493,7 @@ Result<int> Recorder::Run() {
   std::string what;
   if (opts_.summary) {
     uint64_t timed = 0;
-    for (const auto& [key, val] : (*bpf)->ReadSummary()) {
+    for (const auto& [key, val] : summary) {
       summary_faults += val.count;
       for (uint64_t h : val.hist) timed += h;
     }

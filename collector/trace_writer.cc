@@ -443,16 +443,6 @@ class TraceWriter::Impl {
                              });
   }
 
-  static char* Varint(char* p, uint64_t v) {
-    while (v >= 0x80) {
-      *p++ = static_cast<char>((v & 0x7f) | 0x80);
-      v >>= 7;
-    }
-    *p++ = static_cast<char>(v);
-    return p;
-  }
-  static char* Signed(char* p, int64_t v) { return Varint(p, ZigZag(v)); }
-
   // Tag, ts 10, address 10, latency 5, pid 5 + tid 10, ip 10, code 3 + 2,
   // cpu 3, stack 5: at most 64 bytes.
   static constexpr size_t kMaxFaultBytes = 64;
@@ -467,21 +457,21 @@ class TraceWriter::Impl {
     if (cpu != prev_cpu_) mask |= kFaultHasCpu;
     if (f.stack_id != prev_stack_) mask |= kFaultHasStack;
     *p++ = static_cast<char>(kTagFaultBase | mask);
-    p = Signed(p, static_cast<int64_t>(f.ts_ns - prev_ts_));
-    p = Signed(p, static_cast<int64_t>(f.address - prev_addr_));
-    p = Varint(p, f.latency_ns);
+    p = PutSigned(p, static_cast<int64_t>(f.ts_ns - prev_ts_));
+    p = PutSigned(p, static_cast<int64_t>(f.address - prev_addr_));
+    p = PutVarint(p, f.latency_ns);
     if (mask & kFaultHasTask) {
-      p = Varint(p, f.pid);
-      p = Signed(p, int64_t{f.tid} - int64_t{f.pid});
+      p = PutVarint(p, f.pid);
+      p = PutSigned(p, int64_t{f.tid} - int64_t{f.pid});
     }
-    if (mask & kFaultHasIp) p = Signed(p, static_cast<int64_t>(f.ip - prev_ip_));
+    if (mask & kFaultHasIp) p = PutSigned(p, static_cast<int64_t>(f.ip - prev_ip_));
     if (mask & kFaultHasCode) {
-      p = Varint(p, f.error_code);
+      p = PutVarint(p, f.error_code);
       *p++ = static_cast<char>(f.outcome);
       *p++ = static_cast<char>(f.flags);
     }
-    if (mask & kFaultHasCpu) p = Varint(p, cpu);
-    if (mask & kFaultHasStack) p = Signed(p, f.stack_id);
+    if (mask & kFaultHasCpu) p = PutVarint(p, cpu);
+    if (mask & kFaultHasStack) p = PutSigned(p, f.stack_id);
     prev_ts_ = f.ts_ns;
     prev_addr_ = f.address;
     prev_ip_ = f.ip;

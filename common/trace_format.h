@@ -84,16 +84,21 @@ inline int64_t UnZigZag(uint64_t v) {
   return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
 }
 
+// Writes at `p`, which must have room for 10 bytes; returns the end.
+inline char* PutVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+inline char* PutSigned(char* p, int64_t v) { return PutVarint(p, ZigZag(v)); }
+
 // Appends to a std::string used as a byte buffer.
 inline void PutVarint(std::string& out, uint64_t v) {
   char buf[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out.append(buf, n);
+  out.append(buf, PutVarint(buf, v) - buf);
 }
 inline void PutSigned(std::string& out, int64_t v) { PutVarint(out, ZigZag(v)); }
 inline void PutBytes(std::string& out, std::string_view s) {
