@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "bpf/faultline.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::analyzer {
 

@@ -13,7 +13,7 @@
 
 #include "analyzer/fault_analysis.h"
 #include "analyzer/synthetic.h"
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 
 namespace {
 double CpuSeconds() {

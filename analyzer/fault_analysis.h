@@ -18,7 +18,7 @@
 
 #include "analyzer/address_space.h"
 #include "analyzer/histogram.h"
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 
 namespace faultline::analyzer {
 

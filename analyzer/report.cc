@@ -13,7 +13,7 @@
 
 #include "analyzer/fault_analysis.h"
 #include "analyzer/symbolizer.h"
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 
 namespace faultline::analyzer {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "bpf/faultline.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::analyzer {
 

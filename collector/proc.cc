@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::collector {
 

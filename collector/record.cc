@@ -26,7 +26,7 @@
 #include "collector/env_check.h"
 #include "collector/options.h"
 #include "collector/proc.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::collector {
 

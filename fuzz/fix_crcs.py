@@ -10,7 +10,7 @@ Run this on an input before adding it to fuzz/corpus/trace_reader_fuzz/:
 
     fuzz/fix_crcs.py crash-1234 fuzz/corpus/trace_reader_fuzz/crash_whatever.flt
 
-It walks the file as analyzer/trace_reader.cc does (docs/trace-format.md):
+It walks the file as trace/reader.cc does (docs/trace-format.md):
 file header (CRC32 of all but its last 4 bytes, in its last 4 bytes), then
 24-byte block headers (magic "FLBK", type 1..3, codec 0..1, stored/raw
 lengths <= 16 MiB, equal if stored) each followed by `stored` payload bytes;

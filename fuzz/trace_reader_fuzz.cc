@@ -6,7 +6,7 @@
 #include <span>
 
 #include "analyzer/fault_analysis.h"
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace faultline;

@@ -17,7 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 #include "tests/support/process.h"
 
 namespace {

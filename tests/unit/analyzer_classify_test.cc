@@ -6,7 +6,7 @@
 
 #include "analyzer/address_space.h"
 #include "bpf/faultline.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::analyzer {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "analyzer/fault_analysis.h"
 #include "analyzer/synthetic.h"
-#include "analyzer/trace_reader.h"
-#include "collector/trace_writer.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {

@@ -6,7 +6,7 @@
 
 #include "collector/env_check.h"
 #include "collector/proc.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 namespace faultline::collector {
 namespace {

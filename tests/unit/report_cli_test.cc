@@ -13,7 +13,7 @@
 
 #include "analyzer/report.h"
 #include "analyzer/synthetic.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {
@@ -186,7 +186,7 @@ TEST_F(ReportTest, NamesThatAreNotUtf8StillGiveValidJson) {
   f.f.pid = f.f.tid = 9;
   f.f.outcome = FL_FAULT_MINOR;
   ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
-  ASSERT_TRUE((*w)->Finish({}));
+  ASSERT_TRUE((*w)->Finish(std::vector<trace::CpuCounts>{}));
   const std::string out = dir_.File("utf.json");
   RunResult r = Report({path, "--format", "json", "-o", out});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "analyzer/synthetic.h"
-#include "analyzer/trace_reader.h"
-#include "collector/trace_writer.h"
-#include "common/trace_format.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
+#include "trace/format.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::trace {
@@ -379,7 +379,7 @@ TEST(TraceRoundTrip, MmapPathCutShortByRecordSize) {
   std::strcpy(m.path, "/a/long/path");
   // Record ends after "/a/l": the writer must not read past `size`.
   ASSERT_TRUE((*w)->AddRecord(&m, offsetof(fl_mmap, path) + 4));
-  ASSERT_TRUE((*w)->Finish({}));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
   auto r = TraceReader::Open(dir.File("short.flt"));
   ASSERT_TRUE(r.has_value());
   Recorder rec;

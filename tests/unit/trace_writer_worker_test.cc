@@ -1,4 +1,4 @@
-// TraceWriter's compression worker (collector/trace_writer.cc): blocks cut
+// TraceWriter's compression worker (trace/writer.cc): blocks cut
 // while earlier ones are still being compressed reach the file whole and in
 // order (many more blocks than the queue holds), and a write error in the
 // worker is returned by a later call instead of being lost.
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/trace_reader.h"
-#include "collector/trace_writer.h"
+#include "trace/reader.h"
+#include "trace/writer.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::trace {
@@ -134,7 +134,7 @@ TEST(TraceWriterWorker, WriteErrorInTheWorkerIsReturnedLater) {
   if (!error.empty()) {
     fl_fault_batch batch = Batch(0, 0);
     later_call_failed = !(*w)->AddRecord(&batch, sizeof batch).has_value() &&
-                        !(*w)->Finish({}).has_value();
+                        !(*w)->Finish(std::vector<CpuCounts>{}).has_value();
   }
   setrlimit(RLIMIT_FSIZE, &old);
   sigaction(SIGXFSZ, &old_sa, nullptr);

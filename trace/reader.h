@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "bpf/faultline.h"
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 #include "common/error.h"
 
 namespace faultline::trace {
@@ -109,6 +109,11 @@ struct Footer {
   uint64_t end_monotonic_ns = 0;
   uint64_t events_written = 0;
   std::vector<CpuCounts> per_cpu;
+  // false: the recorder could not read the kernel's counters; the lost
+  // count is unknown (per_cpu holds zeros). Footers written before this
+  // field existed read as true.
+  bool stats_known = true;
+  std::vector<std::pair<std::string, uint64_t>> counters;  // FooterData
 };
 
 class TraceVisitor {

@@ -1,6 +1,5 @@
 // The faultline trace file format: constants and the byte-level encoding
-// shared by the writer (collector/trace_writer.*) and the reader
-// (analyzer/trace_reader.*). docs/trace-format.md describes it byte by byte;
+// shared by the writer (trace/writer.*) and the reader (trace/reader.*). docs/trace-format.md describes it byte by byte;
 // change one and change the other.
 //
 // All integers in fixed-size fields are little-endian. Variable-size

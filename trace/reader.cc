@@ -1,4 +1,4 @@
-#include "analyzer/trace_reader.h"
+#include "trace/reader.h"
 
 #include <zlib.h>
 
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "common/trace_format.h"
+#include "trace/format.h"
 
 namespace faultline::trace {
 
@@ -504,6 +504,18 @@ bool TraceReader::DecodeFooter(const uint8_t* p, size_t n, TraceVisitor& v) {
     cc.lost = c.Varint();
   }
   if (!c.ok()) return false;
+  if (!c.done()) {  // flags and named counters (absent in older footers)
+    uint64_t flags = c.Varint();
+    f.stats_known = (flags & kFooterStatsUnknown) == 0;
+    uint64_t n = c.Varint();
+    if (!c.ok() || n > c.remaining()) return false;
+    for (uint64_t k = 0; k < n; ++k) {
+      std::string_view name = c.Bytes(256);
+      uint64_t value = c.Varint();
+      if (!c.ok()) return false;
+      f.counters.emplace_back(std::string(name), value);
+    }
+  }
   v.OnFooter(f);
   return true;
 }

@@ -1,4 +1,4 @@
-#include "collector/trace_writer.h"
+#include "trace/writer.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -15,7 +15,7 @@
 #include <optional>
 #include <thread>
 
-#include "common/trace_format.h"
+#include "trace/format.h"
 
 namespace faultline::trace {
 
@@ -288,16 +288,24 @@ class TraceWriter::Impl {
     return {};
   }
 
-  Result<void> Finish(const std::vector<CpuCounts>& per_cpu) {
+  Result<void> Finish(const FooterData& data) {
     if (auto ok = Flush(); !ok) return ok;
     StopWorker();
     std::string footer;
     PutVarint(footer, MonotonicNowNs());
     PutVarint(footer, events_);
-    PutVarint(footer, per_cpu.size());
-    for (const CpuCounts& c : per_cpu) {
+    PutVarint(footer, data.per_cpu.size());
+    for (const CpuCounts& c : data.per_cpu) {
       PutVarint(footer, c.recorded);
       PutVarint(footer, c.lost);
+    }
+    // Trailing fields (docs/trace-format.md, "Footer"): flags, then named
+    // counters. A reader that predates them stops after the per-CPU pairs.
+    PutVarint(footer, data.stats_known ? 0 : kFooterStatsUnknown);
+    PutVarint(footer, data.counters.size());
+    for (const auto& [name, value] : data.counters) {
+      PutBytes(footer, name);
+      PutVarint(footer, value);
     }
     if (auto ok = WriteBlock(BlockType::kFooter, footer); !ok) {
       failed_ = true;
@@ -646,8 +654,14 @@ Result<void> TraceWriter::AddSummary(const fl_summary_key& key,
   return impl_->AddSummary(key, val);
 }
 Result<void> TraceWriter::Flush() { return impl_->Flush(); }
+Result<void> TraceWriter::Finish(const FooterData& data) {
+  return impl_->Finish(data);
+}
+
 Result<void> TraceWriter::Finish(const std::vector<CpuCounts>& per_cpu) {
-  return impl_->Finish(per_cpu);
+  FooterData data;
+  data.per_cpu = per_cpu;
+  return impl_->Finish(data);
 }
 uint64_t TraceWriter::events_written() const { return impl_->events(); }
 uint64_t TraceWriter::bytes_written() const { return impl_->bytes(); }

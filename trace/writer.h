@@ -22,6 +22,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bpf/faultline.h"
@@ -55,6 +56,20 @@ constexpr uint32_t kMappingShared = 1u << 16;
 struct CpuCounts {
   uint64_t recorded = 0;  // records the CPU committed to the ring buffer
   uint64_t lost = 0;      // failed bpf_ringbuf_reserve on that CPU
+};
+
+// Footer flags (FooterData::stats_known == false sets kFooterStatsUnknown).
+constexpr uint64_t kFooterStatsUnknown = 1;
+
+// What the footer says about the whole recording.
+struct FooterData {
+  std::vector<CpuCounts> per_cpu;  // recorded/lost per CPU
+  // false when the kernel-side counters could not be read: then lost
+  // events are unknown, never 0 (the per-CPU counts are written as 0).
+  bool stats_known = true;
+  // Every other counter the kernel side keeps, by name (e.g. "unpaired",
+  // "summary_full", "stack_errors"); docs/trace-format.md lists them.
+  std::vector<std::pair<std::string, uint64_t>> counters;
 };
 
 class TraceWriter {
@@ -99,6 +114,8 @@ class TraceWriter {
   Result<void> Flush();
   // Flushes, writes the footer (per-CPU counts, end time), closes the file.
   // Further calls fail.
+  Result<void> Finish(const FooterData& data);
+  // Shorthand: per-CPU counts only, stats known, no named counters.
   Result<void> Finish(const std::vector<CpuCounts>& per_cpu);
 
   // Statistics for the collector's closing summary.
