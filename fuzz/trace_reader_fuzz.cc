@@ -5,17 +5,18 @@
 #include <cstdint>
 #include <span>
 
-#include "analyzer/fault_analysis.h"
+#include "analyzer/analysis.h"
+#include "analyzer/render_json.h"
 #include "trace/reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace faultline;
   auto reader = trace::TraceReader::FromMemory(std::span(data, size));
   if (!reader) return 0;
-  analyzer::FaultAnalysis analysis((*reader)->header());
-  if (!(*reader)->ReadAll(analysis)) return 0;
   // No symbolizer: a hostile trace must not make us open files it names.
-  auto json = analysis.ToJson((*reader)->stats(), nullptr);
+  auto model = analyzer::AnalyzeTrace(**reader, nullptr);
+  if (!model) return 0;
+  auto json = analyzer::ToJson(*model);
   // As `faultline report --format json` prints it.
   (void)json.dump(2, ' ', false, decltype(json)::error_handler_t::replace);
   return 0;
