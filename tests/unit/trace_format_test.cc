@@ -422,6 +422,36 @@ TEST(TraceWriterInput, RejectsRecordsTooShortForTheirType) {
   EXPECT_EQ((*w)->events_written(), 0u);
 }
 
+TEST(TraceWriterInput, SingleFaultRecordStillJoinsTheFaultRun) {
+  // The kernel sends only batches, but the writer still takes FL_EV_FAULT
+  // (tools, older code paths): same decoded fault, in the same run.
+  TempDir dir;
+  const std::string path = dir.File("single.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(AddBatch(**w, 0, {Fault(100, 0x1000, 1, 1)}));
+  fl_fault f;
+  std::memset(&f, 0, sizeof f);
+  f.f = Fault(200, 0x2000, 1, 2);
+  f.hdr = {200, FL_EV_FAULT, 1, sizeof f};
+  ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
+  ASSERT_TRUE(AddBatch(**w, 0, {Fault(300, 0x3000, 1, 1)}));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+  EXPECT_EQ((*w)->events_written(), 3u);
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  Recorder rec;
+  ASSERT_TRUE((*r)->ReadAll(rec));
+  EXPECT_TRUE(rec.warnings.empty());
+  ASSERT_EQ(rec.faults.size(), 3u);
+  EXPECT_EQ(rec.faults[1].ts_ns, 200u);
+  EXPECT_EQ(rec.faults[1].address, 0x2000u);
+  EXPECT_EQ(rec.faults[1].tid, 2u);
+  EXPECT_EQ(rec.faults[1].cpu, 1u);
+  EXPECT_EQ(rec.faults[2].cpu, 0u);
+  EXPECT_EQ(rec.faults[2].tid, 1u);
+}
+
 TEST(TraceWriterInput, CreateInMissingDirectoryFailsWithExitCode2) {
   auto w = TraceWriter::Create("/nonexistent-dir/x.flt", Meta());
   ASSERT_FALSE(w.has_value());

@@ -408,3 +408,131 @@ TEST(TraceRecordDescriptors, ValuesOutOfTheFieldsRangeAreMalformed) {
 
 }  // namespace
 }  // namespace faultline::trace
+
+namespace faultline::trace {
+namespace {
+
+// The same file with every block stored uncompressed (codec 0), CRCs set:
+// a fuzzing seed whose mutations hit the record decoders, not zlib.
+std::vector<uint8_t> Uncompressed(const std::vector<uint8_t>& file) {
+  size_t pos = GetLe32(file.data() + 12);
+  std::vector<uint8_t> out(file.begin(), file.begin() + pos);
+  while (pos + kBlockHeaderBytes <= file.size()) {
+    const uint8_t* h = &file[pos];
+    uint32_t stored = GetLe32(h + 8), raw = GetLe32(h + 12);
+    std::vector<uint8_t> payload(raw);
+    if (h[5] == static_cast<uint8_t>(Codec::kZlib)) {
+      uLongf len = raw;
+      EXPECT_EQ(uncompress(payload.data(), &len, h + kBlockHeaderBytes, stored), Z_OK);
+    } else {
+      std::memcpy(payload.data(), h + kBlockHeaderBytes, raw);
+    }
+    char nh[kBlockHeaderBytes];
+    std::memcpy(nh, h, 8);
+    nh[5] = static_cast<char>(Codec::kStored);
+    PutLe32(nh + 8, raw);
+    PutLe32(nh + 12, raw);
+    PutLe32(nh + 16, crc32(0, payload.data(), raw));
+    PutLe32(nh + 20, crc32(0, reinterpret_cast<const Bytef*>(nh), 20));
+    out.insert(out.end(), nh, nh + sizeof nh);
+    out.insert(out.end(), payload.begin(), payload.end());
+    pos += kBlockHeaderBytes + stored;
+  }
+  return out;
+}
+
+// Version-2 seeds for fuzz/corpus/trace_reader_fuzz/ (docs/fuzzing.md):
+// every record type, known and unknown, in events and metadata blocks.
+// With FAULTLINE_WRITE_SEEDS=DIR the files are (re)written there; either
+// way they must read without damage.
+TEST(TraceSeeds, Version2SeedsReadCleanly) {
+  TempDir dir;
+  const std::string path = dir.File("v2_all_types.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  TraceWriter& tw = **w;
+  ASSERT_TRUE(tw.AddProcess(100, 1, "server", "/usr/bin/server"));
+  ASSERT_TRUE(tw.AddThread(100, 101, "worker"));
+  ASSERT_TRUE(tw.AddMapping(100, 0x400000, 0x401000, 0, 5, "/usr/bin/server", 1));
+  ASSERT_TRUE(tw.AddMapping(100, 0x7f0000000000, 0x7f0000100000, 0, 3, "", 1));
+  const uint64_t ips[] = {0x401234, 0x400100};
+  ASSERT_TRUE(tw.AddStack(1, ips));
+  fl_summary_val val{};
+  val.count = 2;
+  val.hist[4] = 2;
+  ASSERT_TRUE(tw.AddSummary({100, FL_SK_MINOR_USER}, val));
+  ASSERT_TRUE(tw.AddEncodedForTesting(true, 9, "meta"));
+  ASSERT_TRUE(AddBatch(tw, 0, 6, 0));
+  fl_mmap m = Mmap(20000, 0x7f1000000000);
+  std::strcpy(m.path, "/data/f");
+  m.fd = 3;
+  for (uint16_t type : {FL_EV_MMAP, FL_EV_MUNMAP, FL_EV_MREMAP, FL_EV_BRK,
+                        FL_EV_MPROTECT}) {
+    m.hdr.type = type;
+    ASSERT_TRUE(tw.AddRecord(&m, sizeof m));
+  }
+  fl_task t;
+  std::memset(&t, 0, sizeof t);
+  t.pid = 100;
+  t.tid = 102;
+  std::strcpy(t.comm, "worker");
+  std::strcpy(t.path, "/bin/x");
+  for (uint16_t type : {FL_EV_FORK, FL_EV_EXEC, FL_EV_EXIT}) {
+    t.hdr = {30000u + type, type, 1, sizeof t};
+    ASSERT_TRUE(tw.AddRecord(&t, sizeof t));
+  }
+  fl_tlb tlb;
+  std::memset(&tlb, 0, sizeof tlb);
+  tlb.hdr = {40000, FL_EV_TLB_FLUSH, 0, sizeof tlb};
+  tlb.pid = 100;
+  tlb.pages = 4;
+  ASSERT_TRUE(tw.AddRecord(&tlb, sizeof tlb));
+  struct {
+    fl_hdr hdr;
+    char body[4];
+  } raw40{{50000, 40, 1, sizeof(fl_hdr) + 4}, {'t', 'c', 'p', '!'}};
+  ASSERT_TRUE(tw.AddRecord(&raw40, sizeof raw40));  // opaque
+  ASSERT_TRUE(tw.AddEncodedForTesting(false, 41, "\x01\x02"));  // unknown
+  fl_fault_slim odd = Fault(60000, 0x1000, 103);
+  odd.stack_id = 1;
+  odd.outcome = FL_FAULT_INCOMPLETE;
+  odd.flags = FL_FAULT_F_KERNEL;
+  fl_fault_batch b;
+  std::memset(&b, 0, sizeof b);
+  b.count = 1;
+  b.faults[0] = odd;
+  b.hdr = {60000, FL_EV_FAULT_BATCH, 1, sizeof b};
+  ASSERT_TRUE(tw.AddRecord(&b, sizeof b));
+  ASSERT_TRUE(tw.Flush());
+  ASSERT_TRUE(AddBatch(tw, 6, 32, 1));
+  FooterData footer;
+  footer.per_cpu = {{20, 0}, {21, 1}};
+  footer.counters = {{"unpaired", 2}, {"stack_errors", 0}};
+  ASSERT_TRUE(tw.Finish(footer));
+
+  const std::vector<uint8_t> zlib_file = ReadBytes(path);
+  const std::vector<uint8_t> stored_file = Uncompressed(zlib_file);
+  for (const auto* bytes : {&zlib_file, &stored_file}) {
+    auto r = TraceReader::FromMemory(*bytes);
+    ASSERT_TRUE(r.has_value());
+    Collect c;
+    ASSERT_TRUE((*r)->ReadAll(c));
+    EXPECT_EQ((*r)->stats().corrupt_blocks, 0u);
+    EXPECT_EQ((*r)->stats().skipped_records, 2u);
+    EXPECT_EQ(c.faults.size(), 39u);
+    EXPECT_EQ(c.mmaps.size(), 5u);
+    ASSERT_EQ(c.warnings.size(), 1u);  // the skipped types
+  }
+  if (const char* out = getenv("FAULTLINE_WRITE_SEEDS")) {
+    for (const auto& [name, bytes] :
+         {std::pair{"v2_all_types.flt", &zlib_file},
+          std::pair{"v2_all_types_stored.flt", &stored_file}}) {
+      std::ofstream f(std::string(out) + "/" + name, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+      ASSERT_TRUE(f.good()) << out << "/" << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace faultline::trace
