@@ -163,10 +163,9 @@ void Session::HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o) {
     return;
   }
   it->fault.ts_ns = ts;
+  held_bytes_ += o->bytes;
   it->other = std::move(o);
-  if (held_ > options_.max_pending || newest_ts_ - min_front_ >= options_.window_ns) {
-    Release(false);
-  }
+  if (OverBound() || newest_ts_ - min_front_ >= options_.window_ns) Release(false);
 }
 
 void Session::HoldMetadata(std::unique_ptr<Owned> o) {
@@ -176,8 +175,9 @@ void Session::HoldMetadata(std::unique_ptr<Owned> o) {
     return;
   }
   it->fault.ts_ns = newest_ts_;
+  held_bytes_ += o->bytes;
   it->other = std::move(o);
-  if (held_ > options_.max_pending) Release(false);
+  if (OverBound()) Release(false);
 }
 
 void Session::OnFault(const trace::FaultEvent& f) {
@@ -195,6 +195,7 @@ void Session::OnFault(const trace::FaultEvent& f) {
 
 void Session::Deliver(Item& it) {
   if (it.other) {
+    held_bytes_ -= it.other->bytes;
     it.other->Deliver(*this);
   } else {
     DeliverFault(it.fault);
@@ -208,7 +209,9 @@ void Session::Deliver(Item& it) {
 void Session::Release(bool all) {
   // Held records only grow between releases: the most is now.
   stats_.max_held = std::max<uint64_t>(stats_.max_held, held_);
-  bool drain = held_ > options_.max_pending;  // down to low_water_
+  // Down to low_water_ records (and an eighth under the byte bound).
+  bool drain = OverBound();
+  const size_t low_bytes = options_.max_held_bytes - options_.max_held_bytes / 8;
   while (held_ > 0) {
     size_t best = 0;
     const Item* b = nullptr;
@@ -229,7 +232,7 @@ void Session::Release(bool all) {
         second = &f;
       }
     }
-    if (drain && held_ <= low_water_) drain = false;
+    if (drain && held_ <= low_water_ && held_bytes_ <= low_bytes) drain = false;
     auto due = [&](uint64_t ts) {
       return all || drain || newest_ts_ - ts >= options_.window_ns;
     };
@@ -244,7 +247,7 @@ void Session::Release(bool all) {
       Deliver(q.front());
       q.PopFront();
       --held_;
-      if (drain && held_ <= low_water_) drain = false;
+      if (drain && held_ <= low_water_ && held_bytes_ <= low_bytes) drain = false;
     } while (!q.empty() &&
              (q.front().fault.ts_ns < second_ts ||
               (q.front().fault.ts_ns == second_ts && q.front().seq < second_seq)) &&
@@ -267,6 +270,7 @@ void Session::OnMmap(const trace::MmapEvent& m) {
   auto r = std::make_unique<MmapRec>();
   r->e = m;
   r->path.assign(m.path);
+  r->bytes = r->path.size();
   HoldOther(m.cpu, m.ts_ns, std::move(r));
 }
 
@@ -275,6 +279,7 @@ void Session::OnTask(const trace::TaskEvent& t) {
   r->e = t;
   r->comm.assign(t.comm);
   r->path.assign(t.path);
+  r->bytes = r->comm.size() + r->path.size();
   HoldOther(t.cpu, t.ts_ns, std::move(r));
 }
 
@@ -288,6 +293,7 @@ void Session::OnOpaque(const trace::OpaqueEvent& o) {
   auto r = std::make_unique<OpaqueRec>();
   r->e = o;
   r->body.assign(o.body);
+  r->bytes = r->body.size();
   HoldOther(o.cpu, o.ts_ns, std::move(r));
 }
 
@@ -296,6 +302,7 @@ void Session::OnProcess(const trace::ProcessInfo& p) {
   r->e = p;
   r->comm.assign(p.comm);
   r->exe.assign(p.exe);
+  r->bytes = r->comm.size() + r->exe.size();
   HoldMetadata(std::move(r));
 }
 
@@ -303,6 +310,7 @@ void Session::OnThread(const trace::ThreadInfo& t) {
   auto r = std::make_unique<ThreadRec>();
   r->e = t;
   r->comm.assign(t.comm);
+  r->bytes = r->comm.size();
   HoldMetadata(std::move(r));
 }
 
@@ -310,6 +318,7 @@ void Session::OnMapping(const trace::MappingInfo& m) {
   auto r = std::make_unique<MappingRec>();
   r->e = m;
   r->path.assign(m.path);
+  r->bytes = r->path.size();
   HoldMetadata(std::move(r));
 }
 
@@ -317,6 +326,7 @@ void Session::OnStack(const trace::StackInfo& s) {
   auto r = std::make_unique<StackRec>();
   r->id = s.stack_id;
   r->ips.assign(s.ips.begin(), s.ips.end());
+  r->bytes = r->ips.size() * sizeof(uint64_t);
   HoldMetadata(std::move(r));
 }
 

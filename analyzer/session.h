@@ -18,7 +18,8 @@
 //     once a second), or
 //   - count: more than `max_pending` records are held (default 262144;
 //     a held record is 64 bytes plus its strings, so at most ~16 MiB plus
-//     the paths of held mmap/exec records). This is the memory bound.
+//     the paths of held mmap/exec records, which are bounded by
+//     `max_held_bytes`, default 64 MiB). This is the memory bound.
 //     Reaching it releases the oldest eighth at once (one merge pass
 //     delivers a run of records rather than one).
 //
@@ -52,6 +53,9 @@ namespace faultline::analyzer {
 struct SessionOptions {
   uint64_t window_ns = 1000000000;  // 1 s
   size_t max_pending = size_t{1} << 18;
+  // Bytes of copied strings (paths, comms, stacks, opaque bodies) held at
+  // most; past it the oldest records go as for max_pending.
+  size_t max_held_bytes = size_t{64} << 20;
 };
 
 struct SessionStats {
@@ -116,6 +120,7 @@ class Session : public trace::TraceVisitor {
   struct Owned {
     virtual ~Owned() = default;
     virtual void Deliver(Session& s) = 0;
+    size_t bytes = 0;  // copied strings, for max_held_bytes
   };
 
  private:
@@ -149,6 +154,9 @@ class Session : public trace::TraceVisitor {
 
   Item* Hold(uint16_t queue, uint64_t ts);
   void HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o);
+  bool OverBound() const {
+    return held_ > options_.max_pending || held_bytes_ > options_.max_held_bytes;
+  }
   void HoldMetadata(std::unique_ptr<Owned> o);
   void Release(bool all);
   void SeenEvent(uint64_t ts) {
@@ -199,6 +207,7 @@ class Session : public trace::TraceVisitor {
   // queues_[0]: metadata; queues_[cpu + 1]: that CPU's events.
   std::vector<Queue> queues_;
   size_t held_ = 0;
+  size_t held_bytes_ = 0;
   uint64_t seq_ = 0;
   uint64_t newest_ts_ = 0;     // the newest timestamp read
   uint64_t delivered_ts_ = 0;  // the newest timestamp delivered
