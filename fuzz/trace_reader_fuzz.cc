@@ -5,18 +5,21 @@
 #include <cstdint>
 #include <span>
 
-#include "analyzer/fault_analysis.h"
+#include "analyzer/analysis.h"
+#include "analyzer/render_json.h"
+#include "analyzer/render_text.h"
 #include "trace/reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace faultline;
   auto reader = trace::TraceReader::FromMemory(std::span(data, size));
   if (!reader) return 0;
-  analyzer::FaultAnalysis analysis((*reader)->header());
-  if (!(*reader)->ReadAll(analysis)) return 0;
   // No symbolizer: a hostile trace must not make us open files it names.
-  auto json = analysis.ToJson((*reader)->stats(), nullptr);
-  // As `faultline report --format json` prints it.
+  auto model = analyzer::AnalyzeTrace(**reader, nullptr);
+  if (!model) return 0;
+  // As `faultline report` prints it, in both formats.
+  auto json = analyzer::ToJson(*model);
   (void)json.dump(2, ' ', false, decltype(json)::error_handler_t::replace);
+  (void)analyzer::RenderText(*model, "fuzz.flt");
   return 0;
 }
