@@ -1,6 +1,7 @@
 // The faultline trace file format: constants and the byte-level encoding
-// shared by the writer (trace/writer.*) and the reader (trace/reader.*). docs/trace-format.md describes it byte by byte;
-// change one and change the other.
+// shared by the writer (trace/writer.*) and the reader (trace/reader.*).
+// The per-record-type layouts are in trace/records.h. docs/trace-format.md
+// describes it byte by byte; change one and change the other.
 //
 // All integers in fixed-size fields are little-endian. Variable-size
 // integers are LEB128 varints (7 bits per byte, low first, high bit = more);
@@ -17,7 +18,11 @@ namespace faultline::trace {
 
 // ---- File header -----------------------------------------------------------
 inline constexpr char kFileMagic[8] = {'F', 'L', 'T', 'R', 'A', 'C', 'E', '\0'};
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2: every record in an events or metadata block is
+// `type varint, length varint, body` (self-describing). Version 1 (fault
+// tags without lengths) is still read.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestReadableVersion = 1;
 inline constexpr uint32_t kClockMonotonic = 1;  // CLOCK_MONOTONIC (+1 so 0 = unset)
 // Fixed part: magic[8] version u32 header_size u32 clock u32 flags u32
 // ncpus u32 reserved u32 start_monotonic u64 start_realtime u64 = 48 bytes;
@@ -45,13 +50,33 @@ enum class Codec : uint8_t {
   kZlib = 1,    // payload is a zlib stream (RFC 1950) of raw_len bytes
 };
 
-// ---- Records inside an events block -----------------------------------------
-// Each record starts with one tag byte. Delta state (previous timestamp,
-// address, ip, pid, tid, ...) starts at zero at the beginning of every block
-// so that each block decodes on its own.
+// ---- Version 2 records (events and metadata blocks) --------------------------
+// Every record: type varint, body length varint, body. A reader skips (and
+// counts) a type it does not know; it ignores bytes at the end of a body
+// that it does not expect (a newer writer may append fields). Delta state
+// (the previous value of a kDelta field) is kept per record type and
+// restarts at zero in every block, so that skipping an unknown type never
+// desynchronises the others and each block decodes on its own.
 //
-// Fault: tag = kTagFaultBase | mask, mask bits say which fields follow
-// (absent fields repeat the previous fault's value in this block).
+// Events block record types: the fl_event_type of the raw record (3..11,
+// 32..63 later), plus these two:
+inline constexpr uint32_t kRecOpaque = 0;    // a raw type the writer did not know
+inline constexpr uint32_t kRecFaultRun = 2;  // = FL_EV_FAULT_BATCH: many faults
+// Metadata block record types: MetaTag below (same numbers as version 1).
+//
+// The writer writes every record length as a 3-byte padded varint
+// (patched once the body is encoded); readers accept any varint.
+inline constexpr size_t kPaddedLenBytes = 3;
+inline constexpr uint32_t kMaxPaddedLen = (1u << 21) - 1;
+// Per-type delta state: record types below this have a slot.
+inline constexpr uint32_t kMaxDeltaTypes = 128;
+inline constexpr size_t kMaxDeltaFields = 16;
+
+// ---- Faults (v2 fault-run bodies, and v1 events blocks) -------------------
+// One fault: tag = kTagFaultBase | mask, mask bits say which fields follow
+// (absent fields repeat the previous fault's value in this block). In
+// version 2 a fault run's body is a sequence of these; in version 1 they
+// stand between the other records of the block.
 inline constexpr uint8_t kTagFaultBase = 0x80;
 inline constexpr uint8_t kFaultHasTask = 1 << 0;    // pid, tid changed
 inline constexpr uint8_t kFaultHasIp = 1 << 1;      // ip changed
@@ -59,8 +84,8 @@ inline constexpr uint8_t kFaultHasCode = 1 << 2;    // error_code/outcome/flags
 inline constexpr uint8_t kFaultHasCpu = 1 << 3;     // cpu changed
 inline constexpr uint8_t kFaultHasStack = 1 << 4;   // stack_id changed
 inline constexpr uint8_t kFaultMaskAll = 0x1f;
-// Non-fault events use their fl_event_type as the tag (3..11), and
-// kTagOpaque for any type this version does not know.
+// Version 1 only: non-fault events use their fl_event_type as the tag
+// (3..11), and kTagOpaque for any type the writer did not know.
 inline constexpr uint8_t kTagOpaque = 0x7f;
 
 // ---- Records inside a metadata block -----------------------------------------
@@ -103,6 +128,13 @@ inline void PutSigned(std::string& out, int64_t v) { PutVarint(out, ZigZag(v)); 
 inline void PutBytes(std::string& out, std::string_view s) {
   PutVarint(out, s.size());
   out.append(s);
+}
+// The padded form of a record length: always kPaddedLenBytes bytes, so that
+// the writer can reserve it before encoding the body. v <= kMaxPaddedLen.
+inline void PutPaddedLen(char* p, uint32_t v) {
+  p[0] = static_cast<char>((v & 0x7f) | 0x80);
+  p[1] = static_cast<char>(((v >> 7) & 0x7f) | 0x80);
+  p[2] = static_cast<char>((v >> 14) & 0x7f);
 }
 inline void PutLe32(char* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
@@ -149,6 +181,16 @@ class ByteCursor {
     uint64_t v = Varint();
     if (v > 0xffffffffu) return Fail();
     return static_cast<uint32_t>(v);
+  }
+  // The next n bytes (nullptr and failed when fewer are left).
+  const uint8_t* Take(size_t n) {
+    if (!ok_ || n > remaining()) {
+      Fail();
+      return nullptr;
+    }
+    const uint8_t* p = p_;
+    p_ += n;
+    return p;
   }
   std::string_view Bytes(size_t max = kMaxStringBytes) {
     uint64_t n = Varint();

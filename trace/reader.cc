@@ -7,8 +7,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <map>
 
 #include "trace/format.h"
+#include "trace/records.h"
 
 namespace faultline::trace {
 
@@ -138,10 +140,12 @@ Result<void> TraceReader::ReadHeader() {
                        " bytes)");
   }
   header_.version = GetLe32(fixed + 8);
-  if (header_.version != kFormatVersion) {
+  if (header_.version < kOldestReadableVersion ||
+      header_.version > kFormatVersion) {
     return Fail(2, name + ": trace format version " +
                        std::to_string(header_.version) +
-                       " is not supported (this faultline reads version " +
+                       " is not supported (this faultline reads versions " +
+                       std::to_string(kOldestReadableVersion) + " to " +
                        std::to_string(kFormatVersion) + ")");
   }
   uint32_t size = GetLe32(fixed + 12);
@@ -275,9 +279,15 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
       payload = raw_.data();
     }
     bool ok = false;
+    const bool v1 = header_.version == 1;
     switch (type) {
-      case BlockType::kEvents: ok = DecodeEvents(payload, raw, v); break;
-      case BlockType::kMetadata: ok = DecodeMetadata(payload, raw, v); break;
+      case BlockType::kEvents:
+        ok = v1 ? DecodeEventsV1(payload, raw, v) : DecodeEvents(payload, raw, v);
+        break;
+      case BlockType::kMetadata:
+        ok = v1 ? DecodeMetadataV1(payload, raw, v)
+                : DecodeMetadata(payload, raw, v);
+        break;
       case BlockType::kFooter: ok = DecodeFooter(payload, raw, v); break;
     }
     if (!ok) {
@@ -288,6 +298,30 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
     }
     ++stats_.blocks;
     if (type == BlockType::kFooter) stats_.footer = true;
+  }
+  if (stats_.skipped_records > 0) {
+    // One warning for the whole file, naming every type skipped.
+    std::string types;
+    auto list = [&](const std::map<uint32_t, uint64_t>& m, const char* what) {
+      if (m.empty()) return;
+      if (!types.empty()) types += "; ";
+      types += what;
+      bool first = true;
+      for (const auto& [t, n] : m) {
+        types += (first ? " " : ", ") + std::to_string(t);
+        first = false;
+      }
+    };
+    auto what = [](const std::map<uint32_t, uint64_t>& m, const char* kind) {
+      return std::string(kind) + (m.size() == 1 ? " type" : " types");
+    };
+    list(stats_.skipped_event_types, what(stats_.skipped_event_types, "event").c_str());
+    list(stats_.skipped_metadata_types,
+         what(stats_.skipped_metadata_types, "metadata").c_str());
+    Warn(v, name + ": skipped " + std::to_string(stats_.skipped_records) +
+                " record" + (stats_.skipped_records == 1 ? "" : "s") + " of " +
+                types + " that this faultline does not know (written by a newer "
+                "version?)");
   }
   if (!stats_.footer && !stats_.truncated) {
     Warn(v, name + ": no footer (the recording did not finish); lost-event "
@@ -301,7 +335,127 @@ Result<void> TraceReader::ReadAll(TraceVisitor& v) {
   return {};
 }
 
+namespace {
+static_assert(kMaxDeltaTypes == 128 && kMaxDeltaFields == 16,
+              "TraceReader::state_ in reader.h has these sizes");
+// The visitor callback of each decoded event struct (trace/records.h's
+// descriptors decode to these).
+void Deliver(TraceVisitor& v, const MmapEvent& e) { v.OnMmap(e); }
+void Deliver(TraceVisitor& v, const TaskEvent& e) { v.OnTask(e); }
+void Deliver(TraceVisitor& v, const TlbEvent& e) { v.OnTlb(e); }
+
+template <class E>
+concept HasTypeField = requires(E e) { e.type; };
+}  // namespace
+
+void TraceReader::Skipped(std::map<uint32_t, uint64_t>& by_type, uint64_t type) {
+  ++stats_.skipped_records;
+  // Bounded: a hostile file must not grow the map without limit.
+  auto t = static_cast<uint32_t>(std::min<uint64_t>(type, UINT32_MAX));
+  if (by_type.size() < 64 || by_type.count(t)) ++by_type[t];
+}
+
+// Version 2: type varint, length varint, body; see trace/records.h.
 bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
+  ByteCursor c(p, n);
+  std::memset(state_, 0, sizeof state_);
+  uint64_t fault_ts = 0;
+  FaultEvent f;  // previous fault: absent fields repeat it
+  f.stack_id = 0;
+  while (!c.done()) {
+    const uint64_t type = c.Varint();
+    const uint64_t len = c.Varint();
+    const uint8_t* body = c.Take(len);
+    if (!c.ok()) return false;
+    ByteCursor b(body, len);
+    if (type == kRecFaultRun) {
+      while (!b.done()) {
+        const uint8_t tag = b.Byte();
+        if ((tag & 0xe0) != kTagFaultBase) return false;
+        DecodeFault(b, tag, fault_ts, f);
+        if (!b.ok()) return false;
+        ++stats_.events;
+        v.OnFault(f);
+      }
+      continue;
+    }
+    if (type == kRecOpaque) {
+      OpaqueEvent o;
+      if (!DecodeOpaque(b, state_[kRecOpaque], o)) return false;
+      ++stats_.events;
+      v.OnOpaque(o);
+      continue;
+    }
+    bool ok = true;
+    bool known = type < kMaxDeltaTypes &&
+                 WithEventRecord(static_cast<uint32_t>(type), [&](const auto& d) {
+                   typename std::remove_cvref_t<decltype(d)>::Event e;
+                   if constexpr (HasTypeField<decltype(e)>) {
+                     e.type = static_cast<uint16_t>(type);
+                   }
+                   ok = DecodeBody(d, b, state_[type], e);
+                   if (!ok) return;
+                   ++stats_.events;
+                   Deliver(v, e);
+                 });
+    if (!ok) return false;
+    if (!known) Skipped(stats_.skipped_event_types, type);
+  }
+  return true;
+}
+
+bool TraceReader::DecodeMetadata(const uint8_t* p, size_t n, TraceVisitor& v) {
+  ByteCursor c(p, n);
+  std::memset(state_, 0, sizeof state_);
+  while (!c.done()) {
+    const uint64_t type = c.Varint();
+    const uint64_t len = c.Varint();
+    const uint8_t* body = c.Take(len);
+    if (!c.ok()) return false;
+    ByteCursor b(body, len);
+    switch (type) {
+      case static_cast<uint64_t>(MetaTag::kProcess): {
+        ProcessInfo i;
+        if (!DecodeBody(kProcessRecord, b, state_[type], i)) return false;
+        v.OnProcess(i);
+        break;
+      }
+      case static_cast<uint64_t>(MetaTag::kThread): {
+        ThreadInfo i;
+        if (!DecodeBody(kThreadRecord, b, state_[type], i)) return false;
+        v.OnThread(i);
+        break;
+      }
+      case static_cast<uint64_t>(MetaTag::kMapping): {
+        MappingInfo i;
+        if (!DecodeBody(kMappingRecord, b, state_[type], i) || i.end < i.start) {
+          return false;
+        }
+        v.OnMapping(i);
+        break;
+      }
+      case static_cast<uint64_t>(MetaTag::kStack): {
+        StackInfo i;
+        if (!DecodeStack(b, ips_, i)) return false;
+        v.OnStack(i);
+        break;
+      }
+      case static_cast<uint64_t>(MetaTag::kSummary): {
+        SummaryInfo i;
+        if (!DecodeSummary(b, i)) return false;
+        v.OnSummary(i);
+        break;
+      }
+      default:
+        Skipped(stats_.skipped_metadata_types, type);
+        break;
+    }
+  }
+  return true;
+}
+
+// Version 1 (legacy): a one-byte tag per record, no lengths.
+bool TraceReader::DecodeEventsV1(const uint8_t* p, size_t n, TraceVisitor& v) {
   ByteCursor c(p, n);
   uint64_t ts = 0;
   FaultEvent f;  // previous fault: absent fields repeat it
@@ -309,24 +463,7 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
   while (!c.done()) {
     uint8_t tag = c.Byte();
     if ((tag & 0xe0) == kTagFaultBase) {
-      ts += static_cast<uint64_t>(c.Signed());
-      f.ts_ns = ts;
-      f.address += static_cast<uint64_t>(c.Signed());
-      f.latency_ns = c.U32();
-      if (tag & kFaultHasTask) {
-        // tid - pid deltas are added as unsigned (mod 2^64, then 2^32): a
-        // hostile delta near INT64_MAX must not overflow int64_t.
-        f.pid = c.U32();
-        f.tid = static_cast<uint32_t>(f.pid + static_cast<uint64_t>(c.Signed()));
-      }
-      if (tag & kFaultHasIp) f.ip += static_cast<uint64_t>(c.Signed());
-      if (tag & kFaultHasCode) {
-        f.error_code = static_cast<uint16_t>(c.Varint());
-        f.outcome = c.Byte();
-        f.flags = c.Byte();
-      }
-      if (tag & kFaultHasCpu) f.cpu = static_cast<uint16_t>(c.Varint());
-      if (tag & kFaultHasStack) f.stack_id = static_cast<int32_t>(c.Signed());
+      DecodeFault(c, tag, ts, f);
       if (!c.ok()) return false;
       ++stats_.events;
       v.OnFault(f);
@@ -412,7 +549,8 @@ bool TraceReader::DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v) {
   return true;
 }
 
-bool TraceReader::DecodeMetadata(const uint8_t* p, size_t n, TraceVisitor& v) {
+bool TraceReader::DecodeMetadataV1(const uint8_t* p, size_t n,
+                                   TraceVisitor& v) {
   ByteCursor c(p, n);
   while (!c.done()) {
     auto tag = static_cast<MetaTag>(c.Byte());

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "bpf/faultline.h"
+#include "trace/events.h"
 #include "trace/writer.h"
 #include "common/error.h"
 
@@ -30,81 +32,6 @@ struct FileHeader {
   TraceMeta meta;
 };
 
-// Decoded records. string_views and spans point into the reader's block
-// buffer and are valid only during the callback.
-struct FaultEvent {
-  uint64_t ts_ns = 0;  // entry time, CLOCK_MONOTONIC
-  uint64_t address = 0;
-  uint64_t ip = 0;
-  uint32_t pid = 0;
-  uint32_t tid = 0;
-  uint32_t latency_ns = 0;
-  int32_t stack_id = -1;
-  uint16_t error_code = 0;  // FL_PF_*
-  uint16_t cpu = 0;
-  uint8_t outcome = 0;  // enum fl_fault_outcome
-  uint8_t flags = 0;    // enum fl_fault_flags
-};
-
-struct MmapEvent {  // FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT, see fl_mmap
-  uint16_t type = 0;
-  uint16_t cpu = 0;
-  uint64_t ts_ns = 0;
-  uint64_t start = 0, len = 0, pgoff = 0, aux = 0;
-  uint32_t pid = 0, tid = 0, prot = 0, flags = 0;
-  int32_t fd = -1;
-  std::string_view path;
-};
-
-struct TaskEvent {  // FL_EV_FORK/EXEC/EXIT, see fl_task
-  uint16_t type = 0;
-  uint16_t cpu = 0;
-  uint64_t ts_ns = 0;
-  uint32_t pid = 0, tid = 0, parent_pid = 0, parent_tid = 0;
-  int32_t exit_code = 0;
-  uint32_t is_thread = 0;
-  std::string_view comm;
-  std::string_view path;
-};
-
-struct TlbEvent {  // FL_EV_TLB_FLUSH
-  uint16_t cpu = 0;
-  uint64_t ts_ns = 0;
-  uint32_t pid = 0, tid = 0;
-  int32_t reason = 0;
-  uint64_t pages = 0;
-};
-
-struct OpaqueEvent {  // a record type this version does not know
-  uint16_t type = 0;
-  uint16_t cpu = 0;
-  uint64_t ts_ns = 0;
-  std::string_view body;  // the record bytes after struct fl_hdr
-};
-
-struct ProcessInfo {
-  uint32_t pid = 0, ppid = 0;
-  std::string_view comm, exe;
-};
-struct ThreadInfo {
-  uint32_t pid = 0, tid = 0;
-  std::string_view comm;
-};
-struct MappingInfo {
-  uint32_t pid = 0;
-  uint64_t start = 0, end = 0, pgoff = 0;
-  uint32_t prot = 0;  // PROT_* | kMappingShared
-  uint64_t ts_ns = 0;
-  std::string_view path;
-};
-struct StackInfo {
-  int32_t stack_id = 0;
-  std::span<const uint64_t> ips;
-};
-struct SummaryInfo {
-  fl_summary_key key{};
-  fl_summary_val val{};
-};
 struct Footer {
   uint64_t end_monotonic_ns = 0;
   uint64_t events_written = 0;
@@ -142,6 +69,12 @@ struct ReadStats {
   bool truncated = false;       // the file ends inside a block
   bool footer = false;          // the footer block was read
   std::vector<std::string> warnings;
+  // Version 2 records of types this faultline does not know (a newer
+  // writer's), skipped: in all, and per record type (events and metadata
+  // blocks number their types separately). One warning names them.
+  uint64_t skipped_records = 0;
+  std::map<uint32_t, uint64_t> skipped_event_types;
+  std::map<uint32_t, uint64_t> skipped_metadata_types;
 };
 
 class TraceReader {
@@ -172,6 +105,9 @@ class TraceReader {
   void Warn(TraceVisitor& v, std::string msg);
   bool DecodeEvents(const uint8_t* p, size_t n, TraceVisitor& v);
   bool DecodeMetadata(const uint8_t* p, size_t n, TraceVisitor& v);
+  bool DecodeEventsV1(const uint8_t* p, size_t n, TraceVisitor& v);
+  bool DecodeMetadataV1(const uint8_t* p, size_t n, TraceVisitor& v);
+  void Skipped(std::map<uint32_t, uint64_t>& by_type, uint64_t type);
   bool DecodeFooter(const uint8_t* p, size_t n, TraceVisitor& v);
 
   std::unique_ptr<Source> src_;
@@ -198,6 +134,8 @@ class TraceReader {
   Buffer stored_;
   Buffer raw_;
   std::vector<uint64_t> ips_;
+  // Per record type delta state of the block being decoded (version 2).
+  uint64_t state_[128][16] = {};
 };
 
 }  // namespace faultline::trace

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "trace/format.h"
+#include "trace/records.h"
 
 namespace faultline::trace {
 
@@ -42,10 +43,6 @@ uint64_t MonotonicNowNs() {
 
 // A fixed-size char array that may not be NUL-terminated, possibly cut
 // short by the record size.
-std::string_view CString(const char* p, size_t max) {
-  return std::string_view(p, strnlen(p, max));
-}
-
 std::string_view Clamp(std::string_view s) {
   return s.substr(0, kMaxStringBytes);
 }
@@ -109,100 +106,58 @@ class TraceWriter::Impl {
     const auto* bytes = static_cast<const uint8_t*>(data);
     fl_hdr hdr;
     std::memcpy(&hdr, bytes, sizeof hdr);
-    switch (hdr.type) {
-      case FL_EV_FAULT: {
-        if (size < sizeof(fl_fault)) return TooShort("FL_EV_FAULT", size, sizeof(fl_fault));
-        PutFaults(bytes + offsetof(fl_fault, f), 1, hdr.cpu);
-        break;
+    if (hdr.type == FL_EV_FAULT_BATCH) {
+      constexpr size_t kFirst = offsetof(fl_fault_batch, faults);
+      if (size < kFirst) return TooShort("FL_EV_FAULT_BATCH", size, kFirst);
+      uint32_t count;
+      std::memcpy(&count, bytes + offsetof(fl_fault_batch, count), 4);
+      if (count > FL_BATCH ||
+          size < kFirst + size_t{count} * sizeof(fl_fault_slim)) {
+        return Fail(1, "trace writer: FL_EV_FAULT_BATCH of " +
+                           std::to_string(size) + " bytes cannot hold " +
+                           std::to_string(count) + " faults");
       }
-      case FL_EV_FAULT_BATCH: {
-        constexpr size_t kFirst = offsetof(fl_fault_batch, faults);
-        if (size < kFirst) return TooShort("FL_EV_FAULT_BATCH", size, kFirst);
-        uint32_t count;
-        std::memcpy(&count, bytes + offsetof(fl_fault_batch, count), 4);
-        if (count > FL_BATCH ||
-            size < kFirst + size_t{count} * sizeof(fl_fault_slim)) {
-          return Fail(1, "trace writer: FL_EV_FAULT_BATCH of " +
-                             std::to_string(size) + " bytes cannot hold " +
-                             std::to_string(count) + " faults");
+      PutFaults(bytes + kFirst, count, hdr.cpu);
+    } else if (hdr.type == FL_EV_FAULT) {
+      // The kernel sends batches only; a single fault (older code paths,
+      // tools) goes into the same fault run.
+      if (size < sizeof(fl_fault)) return TooShort("FL_EV_FAULT", size, sizeof(fl_fault));
+      PutFaults(bytes + offsetof(fl_fault, f), 1, hdr.cpu);
+    } else {
+      const char* too_short = nullptr;  // the type's name, when it is
+      size_t need = 0;
+      bool known = WithEventRecord(hdr.type, [&](const auto& d) {
+        using Raw = typename std::remove_cvref_t<decltype(d)>::Raw;
+        if (size < d.min_size) {
+          too_short = d.name;
+          need = d.min_size;
+          return;
         }
-        PutFaults(bytes + kFirst, count, hdr.cpu);
-        break;
-      }
-      case FL_EV_MMAP:
-      case FL_EV_MUNMAP:
-      case FL_EV_MREMAP:
-      case FL_EV_BRK:
-      case FL_EV_MPROTECT: {
-        constexpr size_t kPath = offsetof(fl_mmap, path);
-        if (size < kPath) return TooShort("fl_mmap", size, kPath);
-        fl_mmap m;
-        std::memset(&m, 0, sizeof m);
-        std::memcpy(&m, bytes, std::min(size, sizeof m));
-        std::string_view path =
-            CString(m.path, std::min<size_t>(FL_PATH_LEN, size - kPath));
-        PutEventStart(hdr);
-        PutVarint(ev_, m.pid);
-        PutSigned(ev_, int64_t{m.tid} - int64_t{m.pid});
-        PutVarint(ev_, m.start);
-        PutVarint(ev_, m.len);
-        PutVarint(ev_, m.pgoff);
-        PutVarint(ev_, m.aux);
-        PutVarint(ev_, m.prot);
-        PutVarint(ev_, m.flags);
-        PutSigned(ev_, m.fd);
-        PutBytes(ev_, path);
-        break;
-      }
-      case FL_EV_FORK:
-      case FL_EV_EXEC:
-      case FL_EV_EXIT: {
-        constexpr size_t kPath = offsetof(fl_task, path);
-        if (size < kPath) return TooShort("fl_task", size, kPath);
-        fl_task t;
-        std::memset(&t, 0, sizeof t);
-        std::memcpy(&t, bytes, std::min(size, sizeof t));
-        PutEventStart(hdr);
-        PutVarint(ev_, t.pid);
-        PutSigned(ev_, int64_t{t.tid} - int64_t{t.pid});
-        PutVarint(ev_, t.parent_pid);
-        PutSigned(ev_, int64_t{t.parent_tid} - int64_t{t.parent_pid});
-        PutSigned(ev_, t.exit_code);
-        PutVarint(ev_, t.is_thread);
-        PutBytes(ev_, CString(t.comm, FL_COMM_LEN));
-        PutBytes(ev_, CString(t.path, std::min<size_t>(FL_PATH_LEN, size - kPath)));
-        break;
-      }
-      case FL_EV_TLB_FLUSH: {
-        if (size < sizeof(fl_tlb)) return TooShort("FL_EV_TLB_FLUSH", size, sizeof(fl_tlb));
-        fl_tlb t;
-        std::memcpy(&t, bytes, sizeof t);
-        PutEventStart(hdr);
-        PutVarint(ev_, t.pid);
-        PutSigned(ev_, int64_t{t.tid} - int64_t{t.pid});
-        PutSigned(ev_, t.reason);
-        PutVarint(ev_, t.pages);
-        break;
-      }
-      default: {
+        // A zeroed copy: a char[] cut short by `size` ends at the cut.
+        Raw raw;
+        std::memset(&raw, 0, sizeof raw);
+        std::memcpy(&raw, bytes, std::min(size, sizeof raw));
+        size_t pos = BeginEvent(hdr.type);
+        EncodeBody(d, raw, EventState(hdr.type), ev_);
+        EndRecord(ev_, pos);
+      });
+      if (too_short) return TooShort(too_short, size, need);
+      if (!known) {
         // A record type this version does not know: keep its header fields
         // and body bytes so that a newer reader can still decode it.
-        ev_.push_back(static_cast<char>(kTagOpaque));
-        PutSigned(ev_, static_cast<int64_t>(hdr.ts_ns - prev_ts_));
-        prev_ts_ = hdr.ts_ns;
-        PutVarint(ev_, hdr.cpu);
-        PutVarint(ev_, hdr.type);
         // hdr.size is the record's own length; the ring buffer may report
         // more (rounding). Never read past either.
         size_t total = size;
         if (hdr.size >= sizeof(fl_hdr) && hdr.size < size) total = hdr.size;
-        size_t body = std::min<size_t>(total - sizeof(fl_hdr), kMaxStringBytes);
-        PutBytes(ev_, std::string_view(
-                          reinterpret_cast<const char*>(bytes + sizeof(fl_hdr)),
-                          body));
-        ++events_;
-        break;
+        size_t pos = BeginEvent(kRecOpaque);
+        EncodeOpaque(hdr,
+                     std::string_view(
+                         reinterpret_cast<const char*>(bytes + sizeof(fl_hdr)),
+                         total - sizeof(fl_hdr)),
+                     EventState(kRecOpaque), ev_);
+        EndRecord(ev_, pos);
       }
+      ++events_;
     }
     if (ev_.size() >= kTargetBlockBytes) return Flush(/*wait=*/false);
     return {};
@@ -211,20 +166,22 @@ class TraceWriter::Impl {
   Result<void> AddProcess(uint32_t pid, uint32_t ppid, std::string_view comm,
                           std::string_view exe) {
     if (auto ok = CheckOpen(); !ok) return ok;
-    meta_.push_back(static_cast<char>(MetaTag::kProcess));
-    PutVarint(meta_, pid);
-    PutVarint(meta_, ppid);
-    PutBytes(meta_, Clamp(comm));
-    PutBytes(meta_, Clamp(exe));
+    ProcessInfo i;
+    i.pid = pid;
+    i.ppid = ppid;
+    i.comm = Clamp(comm);
+    i.exe = Clamp(exe);
+    PutMeta(MetaTag::kProcess, kProcessRecord, i);
     return MaybeFlushMeta();
   }
 
   Result<void> AddThread(uint32_t pid, uint32_t tid, std::string_view comm) {
     if (auto ok = CheckOpen(); !ok) return ok;
-    meta_.push_back(static_cast<char>(MetaTag::kThread));
-    PutVarint(meta_, pid);
-    PutVarint(meta_, tid);
-    PutBytes(meta_, Clamp(comm));
+    ThreadInfo i;
+    i.pid = pid;
+    i.tid = tid;
+    i.comm = Clamp(comm);
+    PutMeta(MetaTag::kThread, kThreadRecord, i);
     return MaybeFlushMeta();
   }
 
@@ -235,42 +192,43 @@ class TraceWriter::Impl {
     if (end < start) {
       return Fail(1, "trace writer: mapping end below start");
     }
-    meta_.push_back(static_cast<char>(MetaTag::kMapping));
-    PutVarint(meta_, pid);
-    PutVarint(meta_, start);
-    PutVarint(meta_, end - start);
-    PutVarint(meta_, pgoff);
-    PutVarint(meta_, prot);
-    PutVarint(meta_, ts_ns);
-    PutBytes(meta_, Clamp(path));
+    MappingInfo i;
+    i.pid = pid;
+    i.start = start;
+    i.end = end;
+    i.pgoff = pgoff;
+    i.prot = prot;
+    i.ts_ns = ts_ns;
+    i.path = Clamp(path);
+    PutMeta(MetaTag::kMapping, kMappingRecord, i);
     return MaybeFlushMeta();
   }
 
   Result<void> AddStack(int32_t stack_id, std::span<const uint64_t> ips) {
     if (auto ok = CheckOpen(); !ok) return ok;
     if (ips.size() > kMaxStackDepth) ips = ips.first(kMaxStackDepth);
-    meta_.push_back(static_cast<char>(MetaTag::kStack));
-    PutSigned(meta_, stack_id);
-    PutVarint(meta_, ips.size());
-    uint64_t prev = 0;
-    for (uint64_t ip : ips) {
-      PutSigned(meta_, static_cast<int64_t>(ip - prev));
-      prev = ip;
-    }
+    size_t pos = BeginRecord(meta_, static_cast<uint32_t>(MetaTag::kStack));
+    EncodeStack(stack_id, ips.data(), ips.size(), meta_);
+    EndRecord(meta_, pos);
     return MaybeFlushMeta();
   }
 
   Result<void> AddSummary(const fl_summary_key& key, const fl_summary_val& val) {
     if (auto ok = CheckOpen(); !ok) return ok;
-    meta_.push_back(static_cast<char>(MetaTag::kSummary));
-    PutVarint(meta_, key.pid);
-    PutVarint(meta_, key.kind);
-    PutVarint(meta_, val.count);
-    PutVarint(meta_, val.total_ns);
-    PutVarint(meta_, val.max_ns);
-    PutVarint(meta_, FL_HIST_BUCKETS);
-    for (uint64_t h : val.hist) PutVarint(meta_, h);
+    size_t pos = BeginRecord(meta_, static_cast<uint32_t>(MetaTag::kSummary));
+    EncodeSummary(key, val, meta_);
+    EndRecord(meta_, pos);
     return MaybeFlushMeta();
+  }
+
+  Result<void> AddEncodedForTesting(bool metadata, uint32_t type,
+                                    std::string_view body) {
+    if (auto ok = CheckOpen(); !ok) return ok;
+    std::string& out = metadata ? meta_ : ev_;
+    size_t pos = metadata ? BeginRecord(meta_, type) : BeginEvent(type);
+    out.append(body);
+    EndRecord(out, pos);
+    return {};
   }
 
   // Queues the pending metadata and events blocks (in that order) for the
@@ -279,8 +237,10 @@ class TraceWriter::Impl {
     if (auto ok = CheckOpen(); !ok) return ok;
     if (!meta_.empty()) {
       if (auto ok = Enqueue(BlockType::kMetadata, meta_); !ok) return ok;
+      std::memset(meta_state_, 0, sizeof meta_state_);
     }
     if (!ev_.empty()) {
+      CloseRun();
       if (auto ok = Enqueue(BlockType::kEvents, ev_); !ok) return ok;
       ResetDeltas();
     }
@@ -425,19 +385,50 @@ class TraceWriter::Impl {
     return Flush(/*wait=*/false);
   }
 
-  void PutEventStart(const fl_hdr& hdr) {
-    ev_.push_back(static_cast<char>(hdr.type));
-    PutSigned(ev_, static_cast<int64_t>(hdr.ts_ns - prev_ts_));
-    prev_ts_ = hdr.ts_ns;
-    PutVarint(ev_, hdr.cpu);
-    ++events_;
+  // Starts a record (type varint, room for a padded length) in `out`;
+  // returns where the length goes.
+  static size_t BeginRecord(std::string& out, uint32_t type) {
+    PutVarint(out, type);
+    size_t pos = out.size();
+    out.append(kPaddedLenBytes, '\0');
+    return pos;
+  }
+  static void EndRecord(std::string& out, size_t pos) {
+    PutPaddedLen(&out[pos], static_cast<uint32_t>(out.size() - pos - kPaddedLenBytes));
+  }
+  // An events-block record other than a fault ends the open fault run.
+  size_t BeginEvent(uint32_t type) {
+    CloseRun();
+    return BeginRecord(ev_, type);
+  }
+  void CloseRun() {
+    if (run_pos_ == kNoRun) return;
+    EndRecord(ev_, run_pos_);
+    run_pos_ = kNoRun;
+  }
+  uint64_t* EventState(uint32_t type) {
+    return ev_state_[type < kMaxDeltaTypes ? type : 0];
   }
 
-  // `n` consecutive fl_fault_slim at `src` (unaligned), encoded straight
-  // into ev_: room for the worst case is made once per call and the
-  // unused tail cut off, instead of a std::string append per field (the
-  // drain thread's hottest code at millions of faults/s).
+  template <class D>
+  void PutMeta(MetaTag tag, const D& d, const typename D::Raw& raw) {
+    size_t pos = BeginRecord(meta_, static_cast<uint32_t>(tag));
+    EncodeBody(d, raw, meta_state_[static_cast<uint32_t>(tag)], meta_);
+    EndRecord(meta_, pos);
+  }
+
+  // `n` consecutive fl_fault_slim at `src` (unaligned), appended to the
+  // open fault run (one is opened when none is), encoded straight into ev_:
+  // room for the worst case is made once per call and the unused tail cut
+  // off, instead of a std::string append per field (the drain thread's
+  // hottest code at millions of faults/s). A run lasts until another record
+  // or the end of the block.
   void PutFaults(const uint8_t* src, uint32_t n, uint16_t cpu) {
+    if (run_pos_ == kNoRun ||
+        ev_.size() - run_pos_ + size_t{n} * kMaxFaultBytes > kMaxPaddedLen) {
+      CloseRun();
+      run_pos_ = BeginRecord(ev_, kRecFaultRun);
+    }
     const size_t old = ev_.size();
     ev_.resize_and_overwrite(old + size_t{n} * kMaxFaultBytes,
                              [&](char* buf, size_t) {
@@ -445,62 +436,17 @@ class TraceWriter::Impl {
                                for (uint32_t i = 0; i < n; ++i) {
                                  fl_fault_slim f;
                                  std::memcpy(&f, src + i * sizeof f, sizeof f);
-                                 p = PutFault(p, f, cpu);
+                                 p = EncodeFault(p, f, cpu, faults_);
                                }
                                return static_cast<size_t>(p - buf);
                              });
-  }
-
-  // Tag, ts 10, address 10, latency 5, pid 5 + tid 10, ip 10, code 3 + 2,
-  // cpu 3, stack 5: at most 64 bytes.
-  static constexpr size_t kMaxFaultBytes = 64;
-
-  char* PutFault(char* p, const fl_fault_slim& f, uint16_t cpu) {
-    uint8_t mask = 0;
-    if (f.pid != prev_pid_ || f.tid != prev_tid_) mask |= kFaultHasTask;
-    if (f.ip != prev_ip_) mask |= kFaultHasIp;
-    if (f.error_code != prev_code_ || f.outcome != prev_outcome_ ||
-        f.flags != prev_flags_)
-      mask |= kFaultHasCode;
-    if (cpu != prev_cpu_) mask |= kFaultHasCpu;
-    if (f.stack_id != prev_stack_) mask |= kFaultHasStack;
-    *p++ = static_cast<char>(kTagFaultBase | mask);
-    p = PutSigned(p, static_cast<int64_t>(f.ts_ns - prev_ts_));
-    p = PutSigned(p, static_cast<int64_t>(f.address - prev_addr_));
-    p = PutVarint(p, f.latency_ns);
-    if (mask & kFaultHasTask) {
-      p = PutVarint(p, f.pid);
-      p = PutSigned(p, int64_t{f.tid} - int64_t{f.pid});
-    }
-    if (mask & kFaultHasIp) p = PutSigned(p, static_cast<int64_t>(f.ip - prev_ip_));
-    if (mask & kFaultHasCode) {
-      p = PutVarint(p, f.error_code);
-      *p++ = static_cast<char>(f.outcome);
-      *p++ = static_cast<char>(f.flags);
-    }
-    if (mask & kFaultHasCpu) p = PutVarint(p, cpu);
-    if (mask & kFaultHasStack) p = PutSigned(p, f.stack_id);
-    prev_ts_ = f.ts_ns;
-    prev_addr_ = f.address;
-    prev_ip_ = f.ip;
-    prev_pid_ = f.pid;
-    prev_tid_ = f.tid;
-    prev_code_ = f.error_code;
-    prev_outcome_ = f.outcome;
-    prev_flags_ = f.flags;
-    prev_cpu_ = cpu;
-    prev_stack_ = f.stack_id;
-    ++events_;
-    return p;
+    events_ += n;
   }
 
   void ResetDeltas() {
-    prev_ts_ = prev_addr_ = prev_ip_ = 0;
-    prev_pid_ = prev_tid_ = 0;
-    prev_code_ = 0;
-    prev_outcome_ = prev_flags_ = 0;
-    prev_cpu_ = 0;
-    prev_stack_ = 0;
+    faults_ = FaultDeltas();
+    std::memset(ev_state_, 0, sizeof ev_state_);
+    run_pos_ = kNoRun;
   }
 
   // One zlib stream (RFC 1950) of `raw` into zbuf_; *out_len in: room, out:
@@ -603,13 +549,14 @@ class TraceWriter::Impl {
   bool stop_ = false;
   std::optional<Error> worker_error_;
   std::atomic<bool> worker_failed_{false};
-  // Delta state of the current events block.
-  uint64_t prev_ts_ = 0, prev_addr_ = 0, prev_ip_ = 0;
-  uint32_t prev_pid_ = 0, prev_tid_ = 0;
-  uint16_t prev_code_ = 0;
-  uint8_t prev_outcome_ = 0, prev_flags_ = 0;
-  uint16_t prev_cpu_ = 0;
-  int32_t prev_stack_ = 0;
+  // Delta state of the current events block: faults, and per record type
+  // (trace/records.h); the metadata block's per type.
+  FaultDeltas faults_;
+  uint64_t ev_state_[kMaxDeltaTypes][kMaxDeltaFields] = {};
+  uint64_t meta_state_[kMaxDeltaTypes][kMaxDeltaFields] = {};
+  // Where the open fault run's length goes in ev_, or kNoRun.
+  static constexpr size_t kNoRun = ~size_t{0};
+  size_t run_pos_ = kNoRun;
 };
 
 Result<std::unique_ptr<TraceWriter>> TraceWriter::Create(const std::string& path,
@@ -652,6 +599,10 @@ Result<void> TraceWriter::AddStack(int32_t stack_id,
 Result<void> TraceWriter::AddSummary(const fl_summary_key& key,
                                      const fl_summary_val& val) {
   return impl_->AddSummary(key, val);
+}
+Result<void> TraceWriter::AddEncodedForTesting(bool metadata, uint32_t type,
+                                               std::string_view body) {
+  return impl_->AddEncodedForTesting(metadata, type, body);
 }
 Result<void> TraceWriter::Flush() { return impl_->Flush(); }
 Result<void> TraceWriter::Finish(const FooterData& data) {

@@ -85,8 +85,9 @@ class TraceWriter {
   TraceWriter& operator=(const TraceWriter&) = delete;
 
   // One raw ring-buffer record starting with struct fl_hdr; `size` is the
-  // record size the ring buffer reported. FL_EV_FAULT, FL_EV_FAULT_BATCH
-  // (expanded into individual faults), FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT
+  // record size the ring buffer reported. FL_EV_FAULT_BATCH (its faults
+  // join the block's open fault run), FL_EV_FAULT (the same, one fault; the
+  // kernel does not send it), FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT
   // (struct fl_mmap; the path may be cut short by `size`), FL_EV_FORK/EXEC/
   // EXIT (struct fl_task), FL_EV_TLB_FLUSH (struct fl_tlb). Unknown types
   // are stored as opaque records (header fields + body bytes). A record too
@@ -107,6 +108,13 @@ class TraceWriter {
   Result<void> AddStack(int32_t stack_id, std::span<const uint64_t> ips);
   // --summary aggregates, one per map entry.
   Result<void> AddSummary(const fl_summary_key& key, const fl_summary_val& val);
+
+  // Tests only: appends a version-2 record of any `type` with body bytes
+  // `body` as given (no checks) to the pending metadata block (`metadata`)
+  // or events block: how a test makes a record type that this reader does
+  // not know, written by the real writer beside real ones.
+  Result<void> AddEncodedForTesting(bool metadata, uint32_t type,
+                                    std::string_view body);
 
   // Compresses and writes the pending blocks now (returns when they are in
   // the file). Metadata pending at a flush is written before that flush's

@@ -127,6 +127,22 @@ fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t pid, uint32_t tid) {
   return f;
 }
 
+// What the kernel sends: faults come in FL_EV_FAULT_BATCH records
+// (bpf/faults.bpf.c never emits a single FL_EV_FAULT).
+Result<void> AddBatch(TraceWriter& w, uint16_t cpu,
+                      std::initializer_list<fl_fault_slim> faults) {
+  fl_fault_batch batch;
+  std::memset(&batch, 0, sizeof batch);
+  batch.count = static_cast<uint32_t>(faults.size());
+  size_t i = 0;
+  for (const fl_fault_slim& f : faults) batch.faults[i++] = f;
+  const size_t size =
+      offsetof(fl_fault_batch, faults) + faults.size() * sizeof(fl_fault_slim);
+  batch.hdr = {faults.size() ? faults.begin()->ts_ns : 0, FL_EV_FAULT_BATCH, cpu,
+               static_cast<uint32_t>(size)};
+  return w.AddRecord(&batch, size);
+}
+
 TraceMeta Meta() {
   TraceMeta m;
   m.kernel_release = "6.1.0-test";
@@ -223,18 +239,15 @@ TEST(TraceRoundTrip, EveryRecordTypeAndMetadata) {
   val.hist[31] = 2;
   ASSERT_TRUE(tw.AddSummary(key, val));
 
-  // A single fault, with every field away from its default.
-  fl_fault single;
-  std::memset(&single, 0, sizeof single);
-  single.hdr = {10000, FL_EV_FAULT, 1, sizeof(fl_fault)};
-  single.f = Fault(10000, 0x7f0000001234, 100, 101);
-  single.f.ip = 0xffffffff81000000ull;
-  single.f.latency_ns = 0xffffffffu;
-  single.f.stack_id = 7;
-  single.f.error_code = FL_PF_PROT | FL_PF_WRITE;
-  single.f.outcome = FL_FAULT_MAJOR;
-  single.f.flags = FL_FAULT_F_KERNEL | FL_FAULT_F_ADDR_MISMATCH;
-  ASSERT_TRUE(tw.AddRecord(&single, sizeof single));
+  // A batch of one fault on CPU 1, with every field away from its default.
+  fl_fault_slim single = Fault(10000, 0x7f0000001234, 100, 101);
+  single.ip = 0xffffffff81000000ull;
+  single.latency_ns = 0xffffffffu;
+  single.stack_id = 7;
+  single.error_code = FL_PF_PROT | FL_PF_WRITE;
+  single.outcome = FL_FAULT_MAJOR;
+  single.flags = FL_FAULT_F_KERNEL | FL_FAULT_F_ADDR_MISMATCH;
+  ASSERT_TRUE(AddBatch(tw, 1, {single}));
 
   // A batch of three, one with a timestamp going backwards (other CPU).
   fl_fault_batch batch;
@@ -409,6 +422,36 @@ TEST(TraceWriterInput, RejectsRecordsTooShortForTheirType) {
   EXPECT_EQ((*w)->events_written(), 0u);
 }
 
+TEST(TraceWriterInput, SingleFaultRecordStillJoinsTheFaultRun) {
+  // The kernel sends only batches, but the writer still takes FL_EV_FAULT
+  // (tools, older code paths): same decoded fault, in the same run.
+  TempDir dir;
+  const std::string path = dir.File("single.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(AddBatch(**w, 0, {Fault(100, 0x1000, 1, 1)}));
+  fl_fault f;
+  std::memset(&f, 0, sizeof f);
+  f.f = Fault(200, 0x2000, 1, 2);
+  f.hdr = {200, FL_EV_FAULT, 1, sizeof f};
+  ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
+  ASSERT_TRUE(AddBatch(**w, 0, {Fault(300, 0x3000, 1, 1)}));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+  EXPECT_EQ((*w)->events_written(), 3u);
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  Recorder rec;
+  ASSERT_TRUE((*r)->ReadAll(rec));
+  EXPECT_TRUE(rec.warnings.empty());
+  ASSERT_EQ(rec.faults.size(), 3u);
+  EXPECT_EQ(rec.faults[1].ts_ns, 200u);
+  EXPECT_EQ(rec.faults[1].address, 0x2000u);
+  EXPECT_EQ(rec.faults[1].tid, 2u);
+  EXPECT_EQ(rec.faults[1].cpu, 1u);
+  EXPECT_EQ(rec.faults[2].cpu, 0u);
+  EXPECT_EQ(rec.faults[2].tid, 1u);
+}
+
 TEST(TraceWriterInput, CreateInMissingDirectoryFailsWithExitCode2) {
   auto w = TraceWriter::Create("/nonexistent-dir/x.flt", Meta());
   ASSERT_FALSE(w.has_value());
@@ -422,11 +465,7 @@ TEST(TraceRoundTrip, WriterDestroyedWithoutFinishLeavesReadableBlocks) {
   {
     auto w = TraceWriter::Create(path, Meta());
     ASSERT_TRUE(w.has_value());
-    fl_fault f;
-    std::memset(&f, 0, sizeof f);
-    f.hdr = {1, FL_EV_FAULT, 0, sizeof f};
-    f.f = Fault(1, 0x1000, 1, 1);
-    ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
+    ASSERT_TRUE(AddBatch(**w, 0, {Fault(1, 0x1000, 1, 1)}));
   }
   auto r = TraceReader::Open(path);
   ASSERT_TRUE(r.has_value());
@@ -471,13 +510,12 @@ std::vector<uint8_t> SmallTrace(const TempDir& dir, std::vector<std::string>* li
   EXPECT_TRUE(w.has_value());
   EXPECT_TRUE((*w)->AddProcess(7, 1, "p", "/bin/p"));
   for (int block = 0; block < 3; ++block) {
-    for (int i = 0; i < 5; ++i) {
-      fl_fault f;
-      std::memset(&f, 0, sizeof f);
-      f.f = Fault(1000 * block + i, 0x10000 + 4096 * i, 7, 7 + block);
-      f.hdr = {f.f.ts_ns, FL_EV_FAULT, 0, sizeof f};
-      EXPECT_TRUE((*w)->AddRecord(&f, sizeof f));
-    }
+    // Two batches of 2 and 3 faults, as two CPUs would send them.
+    auto f = [&](int i) {
+      return Fault(1000 * block + i, 0x10000 + 4096 * i, 7, 7 + block);
+    };
+    EXPECT_TRUE(AddBatch(**w, 0, {f(0), f(1)}));
+    EXPECT_TRUE(AddBatch(**w, 1, {f(2), f(3), f(4)}));
     EXPECT_TRUE((*w)->Flush());
   }
   EXPECT_TRUE((*w)->Finish({{15, 0}}));
@@ -604,11 +642,12 @@ TEST(TraceDamage, NewerFormatVersionIsRefused) {
   TempDir dir;
   std::vector<std::string> full;
   std::vector<uint8_t> bytes = SmallTrace(dir, &full);
-  bytes[8] = 2;
+  bytes[8] = kFormatVersion + 1;
   auto r = TraceReader::FromMemory(bytes);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().exit_code, 2);
-  EXPECT_NE(r.error().message.find("version 2"), std::string::npos);
+  EXPECT_NE(r.error().message.find("version " + std::to_string(kFormatVersion + 1)),
+            std::string::npos);
 }
 
 }  // namespace

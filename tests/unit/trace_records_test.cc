@@ -1,0 +1,538 @@
+// Version 2's self-describing records (trace/records.h): a record type the
+// reader does not know is skipped, counted and warned about once, and the
+// faults in the same block survive; every record of a block is framed by
+// its type and length; bytes a newer writer appends to a known record are
+// ignored; the descriptors name their fields.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "trace/format.h"
+#include "trace/reader.h"
+#include "trace/records.h"
+#include "trace/writer.h"
+#include "tests/support/temp_dir.h"
+
+namespace faultline::trace {
+namespace {
+
+using ::faultline::testing::TempDir;
+
+std::vector<uint8_t> ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t tid) {
+  fl_fault_slim f;
+  std::memset(&f, 0, sizeof f);
+  f.ts_ns = ts;
+  f.address = addr;
+  f.ip = 0x401000 + (tid & 3) * 16;
+  f.pid = 100;
+  f.tid = tid;
+  f.latency_ns = 700 + static_cast<uint32_t>(ts % 500);
+  f.stack_id = -1;
+  f.error_code = FL_PF_USER | FL_PF_WRITE;
+  f.outcome = FL_FAULT_MINOR;
+  return f;
+}
+
+// A full batch as the kernel sends it: faults first..first+count-1.
+Result<void> AddBatch(TraceWriter& w, uint64_t first, uint32_t count, uint16_t cpu) {
+  fl_fault_batch b;
+  std::memset(&b, 0, sizeof b);
+  for (uint32_t k = 0; k < count; ++k) {
+    uint64_t i = first + k;
+    b.faults[k] = Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
+                        100 + static_cast<uint32_t>(i % 3));
+  }
+  b.count = count;
+  const size_t size = offsetof(fl_fault_batch, faults) + count * sizeof(fl_fault_slim);
+  b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu, static_cast<uint32_t>(size)};
+  return w.AddRecord(&b, size);
+}
+
+fl_mmap Mmap(uint64_t ts, uint64_t start) {
+  fl_mmap m;
+  std::memset(&m, 0, sizeof m);
+  m.hdr = {ts, FL_EV_MMAP, 0, sizeof m};
+  m.start = start;
+  m.len = 8192;
+  m.pid = 100;
+  m.tid = 101;
+  m.prot = 3;
+  m.fd = -1;
+  return m;
+}
+
+struct Collect : TraceVisitor {
+  std::vector<FaultEvent> faults;
+  std::vector<MmapEvent> mmaps;
+  std::vector<std::string> processes;
+  std::vector<std::string> warnings;
+  void OnFault(const FaultEvent& f) override { faults.push_back(f); }
+  void OnMmap(const MmapEvent& m) override {
+    mmaps.push_back(m);
+    mmaps.back().path = {};
+  }
+  void OnProcess(const ProcessInfo& p) override {
+    processes.push_back(std::to_string(p.pid) + " " + std::string(p.comm));
+  }
+  void OnWarning(std::string_view w) override { warnings.emplace_back(w); }
+};
+
+TraceMeta Meta() {
+  TraceMeta m;
+  m.kernel_release = "6.1.0-test";
+  m.hostname = "host";
+  m.command_line = "test";
+  m.ncpus = 2;
+  return m;
+}
+
+// The expected faults: the same stream as AddBatch writes.
+void ExpectFaults(const std::vector<FaultEvent>& got, uint64_t n) {
+  ASSERT_EQ(got.size(), n);
+  for (uint64_t i = 0; i < n; ++i) {
+    fl_fault_slim want = Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
+                               100 + static_cast<uint32_t>(i % 3));
+    EXPECT_EQ(got[i].ts_ns, want.ts_ns) << i;
+    EXPECT_EQ(got[i].address, want.address) << i;
+    EXPECT_EQ(got[i].tid, want.tid) << i;
+    EXPECT_EQ(got[i].ip, want.ip) << i;
+    EXPECT_EQ(got[i].latency_ns, want.latency_ns) << i;
+  }
+}
+
+TEST(TraceUnknownRecord, EventTypeIsSkippedWithOneWarningAndFaultsBesideItSurvive) {
+  TempDir dir;
+  const std::string path = dir.File("unknown.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  // One events block: faults, an unknown record (type 40, a newer
+  // writer's), more faults, an mmap whose delta state must not be disturbed
+  // by the skipped record, unknown type 41 twice, faults.
+  ASSERT_TRUE(AddBatch(**w, 0, 32, 0));
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, 40, "\x05\x01\x02garbage-we-cannot-read"));
+  ASSERT_TRUE(AddBatch(**w, 32, 32, 1));
+  fl_mmap m1 = Mmap(60000, 0x7f1000000000);
+  ASSERT_TRUE((*w)->AddRecord(&m1, sizeof m1));
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, 41, std::string(300, '\xff')));
+  fl_mmap m2 = Mmap(70000, 0x7f2000000000);
+  ASSERT_TRUE((*w)->AddRecord(&m2, sizeof m2));
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, 41, ""));
+  ASSERT_TRUE(AddBatch(**w, 64, 7, 0));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{{71, 0}, {0, 0}}));
+
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  Collect c;
+  ASSERT_TRUE((*r)->ReadAll(c));
+  const ReadStats& st = (*r)->stats();
+  EXPECT_EQ(st.corrupt_blocks, 0u);
+  EXPECT_TRUE(st.footer);
+  ExpectFaults(c.faults, 71);
+  ASSERT_EQ(c.mmaps.size(), 2u);
+  EXPECT_EQ(c.mmaps[0].ts_ns, 60000u);
+  EXPECT_EQ(c.mmaps[0].start, 0x7f1000000000u);
+  EXPECT_EQ(c.mmaps[1].ts_ns, 70000u);
+  EXPECT_EQ(c.mmaps[1].start, 0x7f2000000000u);
+  EXPECT_EQ(c.mmaps[1].tid, 101u);
+  EXPECT_EQ(st.events, 73u);
+  EXPECT_EQ(st.skipped_records, 3u);
+  EXPECT_EQ(st.skipped_event_types, (std::map<uint32_t, uint64_t>{{40, 1}, {41, 2}}));
+  EXPECT_TRUE(st.skipped_metadata_types.empty());
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_EQ(c.warnings[0], path + ": skipped 3 records of event types 40, 41 that "
+                                  "this faultline does not know (written by a "
+                                  "newer version?)");
+  EXPECT_EQ(st.warnings, c.warnings);
+}
+
+TEST(TraceUnknownRecord, MetadataTypeIsSkippedWithOneWarning) {
+  TempDir dir;
+  const std::string path = dir.File("meta.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE((*w)->AddProcess(100, 1, "first", "/bin/first"));
+  ASSERT_TRUE((*w)->AddEncodedForTesting(true, 9, "a newer writer's metadata"));
+  ASSERT_TRUE((*w)->AddProcess(101, 1, "second", "/bin/second"));
+  ASSERT_TRUE(AddBatch(**w, 0, 5, 0));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  Collect c;
+  ASSERT_TRUE((*r)->ReadAll(c));
+  EXPECT_EQ(c.processes, (std::vector<std::string>{"100 first", "101 second"}));
+  ExpectFaults(c.faults, 5);
+  EXPECT_EQ((*r)->stats().skipped_metadata_types, (std::map<uint32_t, uint64_t>{{9, 1}}));
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_EQ(c.warnings[0], path + ": skipped 1 record of metadata type 9 that this "
+                                  "faultline does not know (written by a newer "
+                                  "version?)");
+}
+
+// Walks an events block as docs/trace-format.md says any reader may: type
+// varint, length varint, body; returns the types in order, or {} when the
+// records do not tile the block exactly.
+std::vector<uint64_t> RecordTypes(const uint8_t* p, size_t n) {
+  ByteCursor c(p, n);
+  std::vector<uint64_t> types;
+  while (!c.done()) {
+    uint64_t type = c.Varint();
+    uint64_t len = c.Varint();
+    c.Take(len);
+    if (!c.ok()) return {};
+    types.push_back(type);
+  }
+  return types;
+}
+
+// The payloads of the blocks of type `type` in a stored (uncompressed or
+// inflated) form.
+std::vector<std::vector<uint8_t>> Blocks(const std::vector<uint8_t>& file,
+                                         BlockType type) {
+  std::vector<std::vector<uint8_t>> out;
+  size_t pos = GetLe32(file.data() + 12);
+  while (pos + kBlockHeaderBytes <= file.size()) {
+    const uint8_t* h = &file[pos];
+    uint32_t stored = GetLe32(h + 8), raw = GetLe32(h + 12);
+    const uint8_t* payload = h + kBlockHeaderBytes;
+    if (h[4] == static_cast<uint8_t>(type)) {
+      std::vector<uint8_t> b(raw);
+      if (h[5] == static_cast<uint8_t>(Codec::kZlib)) {
+        uLongf len = raw;
+        EXPECT_EQ(uncompress(b.data(), &len, payload, stored), Z_OK);
+      } else {
+        std::memcpy(b.data(), payload, raw);
+      }
+      out.push_back(std::move(b));
+    }
+    pos += kBlockHeaderBytes + stored;
+  }
+  return out;
+}
+
+TEST(TraceRecordFraming, EveryRecordOfABlockCarriesTypeAndLength) {
+  TempDir dir;
+  const std::string path = dir.File("framing.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE((*w)->AddProcess(100, 1, "p", "/bin/p"));
+  ASSERT_TRUE((*w)->AddMapping(100, 0x1000, 0x2000, 0, 5, "/bin/p", 1));
+  const uint64_t ips[] = {1, 2, 3};
+  ASSERT_TRUE((*w)->AddStack(3, ips));
+  ASSERT_TRUE((*w)->AddSummary({100, 0}, {}));
+  // Three batches make one fault run; an mmap ends it; two more batches
+  // start the next.
+  ASSERT_TRUE(AddBatch(**w, 0, 32, 0));
+  ASSERT_TRUE(AddBatch(**w, 32, 32, 1));
+  ASSERT_TRUE(AddBatch(**w, 64, 3, 0));
+  fl_mmap m = Mmap(200000, 0x7f1000000000);
+  ASSERT_TRUE((*w)->AddRecord(&m, sizeof m));
+  ASSERT_TRUE(AddBatch(**w, 67, 32, 0));
+  ASSERT_TRUE(AddBatch(**w, 99, 1, 1));
+  struct {
+    fl_hdr hdr;
+    char body[4];
+  } tcp{{300000, 40, 1, sizeof(fl_hdr) + 4}, {'t', 'c', 'p', '!'}};
+  ASSERT_TRUE((*w)->AddRecord(&tcp, sizeof tcp));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+
+  std::vector<uint8_t> file = ReadBytes(path);
+  auto ev = Blocks(file, BlockType::kEvents);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(RecordTypes(ev[0].data(), ev[0].size()),
+            (std::vector<uint64_t>{kRecFaultRun, FL_EV_MMAP, kRecFaultRun, kRecOpaque}));
+  auto meta = Blocks(file, BlockType::kMetadata);
+  ASSERT_EQ(meta.size(), 1u);
+  EXPECT_EQ(RecordTypes(meta[0].data(), meta[0].size()),
+            (std::vector<uint64_t>{1, 3, 4, 5}));
+
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  Collect c;
+  ASSERT_TRUE((*r)->ReadAll(c));
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings[0];
+  ExpectFaults(c.faults, 100);
+}
+
+TEST(TraceRecordFraming, BytesAppendedToAKnownRecordAreIgnored) {
+  // A newer writer may append fields to a known type: the reader decodes
+  // the fields it knows and skips the rest of the body.
+  TempDir dir;
+  const std::string path = dir.File("appended.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  fl_tlb t;
+  std::memset(&t, 0, sizeof t);
+  t.hdr = {5000, FL_EV_TLB_FLUSH, 1, sizeof t};
+  t.pid = 7;
+  t.tid = 8;
+  t.reason = 2;
+  t.pages = 3;
+  uint64_t state[kMaxDeltaFields] = {};
+  std::string body;
+  EncodeBody(kTlbRecord, t, state, body);
+  body += "\x2a\x2b new field";
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, FL_EV_TLB_FLUSH, body));
+  ASSERT_TRUE(AddBatch(**w, 0, 4, 0));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value());
+  struct : Collect {
+    std::vector<TlbEvent> tlbs;
+    void OnTlb(const TlbEvent& e) override { tlbs.push_back(e); }
+  } c;
+  ASSERT_TRUE((*r)->ReadAll(c));
+  EXPECT_TRUE(c.warnings.empty());
+  ASSERT_EQ(c.tlbs.size(), 1u);
+  EXPECT_EQ(c.tlbs[0].ts_ns, 5000u);
+  EXPECT_EQ(c.tlbs[0].cpu, 1u);
+  EXPECT_EQ(c.tlbs[0].pid, 7u);
+  EXPECT_EQ(c.tlbs[0].tid, 8u);
+  EXPECT_EQ(c.tlbs[0].reason, 2);
+  EXPECT_EQ(c.tlbs[0].pages, 3u);
+  ExpectFaults(c.faults, 4);
+}
+
+TEST(TraceRecordFraming, ARecordLongerThanItsBlockIsMalformed) {
+  TempDir dir;
+  const std::string path = dir.File("long.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  ASSERT_TRUE(AddBatch(**w, 0, 4, 0));
+  ASSERT_TRUE((*w)->Flush());
+  // An (unknown, so normally skipped) record whose length claims 100 bytes
+  // more than the block holds: the faults of the earlier block are kept,
+  // this block is reported as malformed.
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, 40, ""));
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{}));
+  std::vector<uint8_t> file = ReadBytes(path);
+  // Find the second events block (stored: it is tiny) and set its only
+  // record's length to 100; fix the CRCs so that only the framing is wrong.
+  size_t pos = GetLe32(file.data() + 12);
+  int events = 0;
+  while (pos + kBlockHeaderBytes <= file.size()) {
+    uint8_t* h = &file[pos];
+    uint32_t stored = GetLe32(h + 8);
+    if (h[4] == static_cast<uint8_t>(BlockType::kEvents) && ++events == 2) {
+      ASSERT_EQ(h[5], static_cast<uint8_t>(Codec::kStored));
+      uint8_t* payload = h + kBlockHeaderBytes;
+      ASSERT_EQ(payload[0], 40);
+      PutPaddedLen(reinterpret_cast<char*>(payload + 1), 100);
+      PutLe32(reinterpret_cast<char*>(h + 16), crc32(0, payload, stored));
+      PutLe32(reinterpret_cast<char*>(h + 20), crc32(0, h, 20));
+    }
+    pos += kBlockHeaderBytes + stored;
+  }
+  ASSERT_EQ(events, 2);
+  auto r = TraceReader::FromMemory(file);
+  ASSERT_TRUE(r.has_value());
+  Collect c;
+  ASSERT_TRUE((*r)->ReadAll(c));
+  ExpectFaults(c.faults, 4);
+  EXPECT_EQ((*r)->stats().corrupt_blocks, 1u);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("malformed records"), std::string::npos);
+}
+
+TEST(TraceRecordDescriptors, NameTheirFields) {
+  auto mmap = FieldNames(kMmapRecord);
+  EXPECT_EQ(std::vector<std::string>(mmap.begin(), mmap.end()),
+            (std::vector<std::string>{"pid", "tid", "start", "len", "pgoff", "aux",
+                                      "prot", "flags", "fd", "path"}));
+  auto task = FieldNames(kTaskRecord);
+  EXPECT_EQ(std::string(task[4]), "exit_code");
+  EXPECT_EQ(FieldNames(kTlbRecord).size(), 4u);
+  EXPECT_EQ(std::string(FieldNames(kMappingRecord)[6]), "path");
+  EXPECT_EQ(std::string(kMmapRecord.name), "mmap");
+}
+
+TEST(TraceRecordDescriptors, DeltaFieldsRoundTripAcrossRecordsOfOneType) {
+  // pid/tid are deltas vs the previous record of the same type: a sequence
+  // with increases, decreases and wrap-around decodes to itself.
+  const uint32_t tids[] = {5, 4000000000u, 1, 1, 0xffffffffu, 0};
+  uint64_t wstate[kMaxDeltaFields] = {}, rstate[kMaxDeltaFields] = {};
+  std::string bytes;
+  for (uint32_t tid : tids) {
+    fl_tlb t;
+    std::memset(&t, 0, sizeof t);
+    t.hdr = {uint64_t{tid} * 3, FL_EV_TLB_FLUSH, 1, sizeof t};
+    t.pid = tid / 2;
+    t.tid = tid;
+    t.reason = -static_cast<int32_t>(tid % 7);
+    t.pages = ~uint64_t{tid};
+    EncodeBody(kTlbRecord, t, wstate, bytes);
+  }
+  ByteCursor c(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  for (uint32_t tid : tids) {
+    TlbEvent e;
+    ASSERT_TRUE(DecodeBody(kTlbRecord, c, rstate, e));
+    EXPECT_EQ(e.ts_ns, uint64_t{tid} * 3);
+    EXPECT_EQ(e.pid, tid / 2);
+    EXPECT_EQ(e.tid, tid);
+    EXPECT_EQ(e.reason, -static_cast<int32_t>(tid % 7));
+    EXPECT_EQ(e.pages, ~uint64_t{tid});
+  }
+  EXPECT_TRUE(c.done());
+}
+
+TEST(TraceRecordDescriptors, ValuesOutOfTheFieldsRangeAreMalformed) {
+  // tlb: ts, cpu, pid delta, ... A cpu above 0xffff or a pid above 2^32
+  // must fail, not wrap.
+  std::string b;
+  PutSigned(b, 1);
+  PutVarint(b, 0x10000);  // cpu
+  ByteCursor c1(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+  uint64_t s1[kMaxDeltaFields] = {};
+  TlbEvent e;
+  EXPECT_FALSE(DecodeBody(kTlbRecord, c1, s1, e));
+  std::string b2;
+  PutSigned(b2, 1);
+  PutVarint(b2, 0);
+  PutSigned(b2, int64_t{1} << 33);  // pid
+  PutSigned(b2, 0);
+  PutSigned(b2, 0);
+  PutVarint(b2, 0);
+  ByteCursor c2(reinterpret_cast<const uint8_t*>(b2.data()), b2.size());
+  uint64_t s2[kMaxDeltaFields] = {};
+  EXPECT_FALSE(DecodeBody(kTlbRecord, c2, s2, e));
+}
+
+}  // namespace
+}  // namespace faultline::trace
+
+namespace faultline::trace {
+namespace {
+
+// The same file with every block stored uncompressed (codec 0), CRCs set:
+// a fuzzing seed whose mutations hit the record decoders, not zlib.
+std::vector<uint8_t> Uncompressed(const std::vector<uint8_t>& file) {
+  size_t pos = GetLe32(file.data() + 12);
+  std::vector<uint8_t> out(file.begin(), file.begin() + pos);
+  while (pos + kBlockHeaderBytes <= file.size()) {
+    const uint8_t* h = &file[pos];
+    uint32_t stored = GetLe32(h + 8), raw = GetLe32(h + 12);
+    std::vector<uint8_t> payload(raw);
+    if (h[5] == static_cast<uint8_t>(Codec::kZlib)) {
+      uLongf len = raw;
+      EXPECT_EQ(uncompress(payload.data(), &len, h + kBlockHeaderBytes, stored), Z_OK);
+    } else {
+      std::memcpy(payload.data(), h + kBlockHeaderBytes, raw);
+    }
+    char nh[kBlockHeaderBytes];
+    std::memcpy(nh, h, 8);
+    nh[5] = static_cast<char>(Codec::kStored);
+    PutLe32(nh + 8, raw);
+    PutLe32(nh + 12, raw);
+    PutLe32(nh + 16, crc32(0, payload.data(), raw));
+    PutLe32(nh + 20, crc32(0, reinterpret_cast<const Bytef*>(nh), 20));
+    out.insert(out.end(), nh, nh + sizeof nh);
+    out.insert(out.end(), payload.begin(), payload.end());
+    pos += kBlockHeaderBytes + stored;
+  }
+  return out;
+}
+
+// Version-2 seeds for fuzz/corpus/trace_reader_fuzz/ (docs/fuzzing.md):
+// every record type, known and unknown, in events and metadata blocks.
+// With FAULTLINE_WRITE_SEEDS=DIR the files are (re)written there; either
+// way they must read without damage.
+TEST(TraceSeeds, Version2SeedsReadCleanly) {
+  TempDir dir;
+  const std::string path = dir.File("v2_all_types.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  TraceWriter& tw = **w;
+  ASSERT_TRUE(tw.AddProcess(100, 1, "server", "/usr/bin/server"));
+  ASSERT_TRUE(tw.AddThread(100, 101, "worker"));
+  ASSERT_TRUE(tw.AddMapping(100, 0x400000, 0x401000, 0, 5, "/usr/bin/server", 1));
+  ASSERT_TRUE(tw.AddMapping(100, 0x7f0000000000, 0x7f0000100000, 0, 3, "", 1));
+  const uint64_t ips[] = {0x401234, 0x400100};
+  ASSERT_TRUE(tw.AddStack(1, ips));
+  fl_summary_val val{};
+  val.count = 2;
+  val.hist[4] = 2;
+  ASSERT_TRUE(tw.AddSummary({100, FL_SK_MINOR_USER}, val));
+  ASSERT_TRUE(tw.AddEncodedForTesting(true, 9, "meta"));
+  ASSERT_TRUE(AddBatch(tw, 0, 6, 0));
+  fl_mmap m = Mmap(20000, 0x7f1000000000);
+  std::strcpy(m.path, "/data/f");
+  m.fd = 3;
+  for (uint16_t type : {FL_EV_MMAP, FL_EV_MUNMAP, FL_EV_MREMAP, FL_EV_BRK,
+                        FL_EV_MPROTECT}) {
+    m.hdr.type = type;
+    ASSERT_TRUE(tw.AddRecord(&m, sizeof m));
+  }
+  fl_task t;
+  std::memset(&t, 0, sizeof t);
+  t.pid = 100;
+  t.tid = 102;
+  std::strcpy(t.comm, "worker");
+  std::strcpy(t.path, "/bin/x");
+  for (uint16_t type : {FL_EV_FORK, FL_EV_EXEC, FL_EV_EXIT}) {
+    t.hdr = {30000u + type, type, 1, sizeof t};
+    ASSERT_TRUE(tw.AddRecord(&t, sizeof t));
+  }
+  fl_tlb tlb;
+  std::memset(&tlb, 0, sizeof tlb);
+  tlb.hdr = {40000, FL_EV_TLB_FLUSH, 0, sizeof tlb};
+  tlb.pid = 100;
+  tlb.pages = 4;
+  ASSERT_TRUE(tw.AddRecord(&tlb, sizeof tlb));
+  struct {
+    fl_hdr hdr;
+    char body[4];
+  } raw40{{50000, 40, 1, sizeof(fl_hdr) + 4}, {'t', 'c', 'p', '!'}};
+  ASSERT_TRUE(tw.AddRecord(&raw40, sizeof raw40));  // opaque
+  ASSERT_TRUE(tw.AddEncodedForTesting(false, 41, "\x01\x02"));  // unknown
+  fl_fault_slim odd = Fault(60000, 0x1000, 103);
+  odd.stack_id = 1;
+  odd.outcome = FL_FAULT_INCOMPLETE;
+  odd.flags = FL_FAULT_F_KERNEL;
+  fl_fault_batch b;
+  std::memset(&b, 0, sizeof b);
+  b.count = 1;
+  b.faults[0] = odd;
+  b.hdr = {60000, FL_EV_FAULT_BATCH, 1, sizeof b};
+  ASSERT_TRUE(tw.AddRecord(&b, sizeof b));
+  ASSERT_TRUE(tw.Flush());
+  ASSERT_TRUE(AddBatch(tw, 6, 32, 1));
+  FooterData footer;
+  footer.per_cpu = {{20, 0}, {21, 1}};
+  footer.counters = {{"unpaired", 2}, {"stack_errors", 0}};
+  ASSERT_TRUE(tw.Finish(footer));
+
+  const std::vector<uint8_t> zlib_file = ReadBytes(path);
+  const std::vector<uint8_t> stored_file = Uncompressed(zlib_file);
+  for (const auto* bytes : {&zlib_file, &stored_file}) {
+    auto r = TraceReader::FromMemory(*bytes);
+    ASSERT_TRUE(r.has_value());
+    Collect c;
+    ASSERT_TRUE((*r)->ReadAll(c));
+    EXPECT_EQ((*r)->stats().corrupt_blocks, 0u);
+    EXPECT_EQ((*r)->stats().skipped_records, 2u);
+    EXPECT_EQ(c.faults.size(), 39u);
+    EXPECT_EQ(c.mmaps.size(), 5u);
+    ASSERT_EQ(c.warnings.size(), 1u);  // the skipped types
+  }
+  if (const char* out = getenv("FAULTLINE_WRITE_SEEDS")) {
+    for (const auto& [name, bytes] :
+         {std::pair{"v2_all_types.flt", &zlib_file},
+          std::pair{"v2_all_types_stored.flt", &stored_file}}) {
+      std::ofstream f(std::string(out) + "/" + name, std::ios::binary);
+      f.write(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+      ASSERT_TRUE(f.good()) << out << "/" << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace faultline::trace

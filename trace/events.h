@@ -1,0 +1,89 @@
+// The decoded trace records that TraceReader hands to a TraceVisitor
+// (trace/reader.h). The field names follow the raw structs of
+// bpf/faultline.h; trace/records.h says how each is encoded.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "bpf/faultline.h"
+
+namespace faultline::trace {
+
+// Decoded records. string_views and spans point into the reader's block
+// buffer and are valid only during the callback.
+struct FaultEvent {
+  uint64_t ts_ns = 0;  // entry time, CLOCK_MONOTONIC
+  uint64_t address = 0;
+  uint64_t ip = 0;
+  uint32_t pid = 0;
+  uint32_t tid = 0;
+  uint32_t latency_ns = 0;
+  int32_t stack_id = -1;
+  uint16_t error_code = 0;  // FL_PF_*
+  uint16_t cpu = 0;
+  uint8_t outcome = 0;  // enum fl_fault_outcome
+  uint8_t flags = 0;    // enum fl_fault_flags
+};
+
+struct MmapEvent {  // FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT, see fl_mmap
+  uint16_t type = 0;
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t start = 0, len = 0, pgoff = 0, aux = 0;
+  uint32_t pid = 0, tid = 0, prot = 0, flags = 0;
+  int32_t fd = -1;
+  std::string_view path;
+};
+
+struct TaskEvent {  // FL_EV_FORK/EXEC/EXIT, see fl_task
+  uint16_t type = 0;
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint32_t pid = 0, tid = 0, parent_pid = 0, parent_tid = 0;
+  int32_t exit_code = 0;
+  uint32_t is_thread = 0;
+  std::string_view comm;
+  std::string_view path;
+};
+
+struct TlbEvent {  // FL_EV_TLB_FLUSH
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint32_t pid = 0, tid = 0;
+  int32_t reason = 0;
+  uint64_t pages = 0;
+};
+
+struct OpaqueEvent {  // a record type this version does not know
+  uint16_t type = 0;
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  std::string_view body;  // the record bytes after struct fl_hdr
+};
+
+struct ProcessInfo {
+  uint32_t pid = 0, ppid = 0;
+  std::string_view comm, exe;
+};
+struct ThreadInfo {
+  uint32_t pid = 0, tid = 0;
+  std::string_view comm;
+};
+struct MappingInfo {
+  uint32_t pid = 0;
+  uint64_t start = 0, end = 0, pgoff = 0;
+  uint32_t prot = 0;  // PROT_* | kMappingShared
+  uint64_t ts_ns = 0;
+  std::string_view path;
+};
+struct StackInfo {
+  int32_t stack_id = 0;
+  std::span<const uint64_t> ips;
+};
+struct SummaryInfo {
+  fl_summary_key key{};
+  fl_summary_val val{};
+};
+}  // namespace faultline::trace
