@@ -177,6 +177,18 @@ inline bool WithEventRecord(uint32_t type, Fn&& fn) {
   }
 }
 
+// The field names of event record `type` (fl_hdr.type) in order, header
+// first ("ts_ns", "cpu"); empty for a type without a descriptor (faults,
+// opaque, unknown). For tools that print records generically.
+inline std::vector<std::string_view> EventFieldNames(uint32_t type) {
+  std::vector<std::string_view> names;
+  WithEventRecord(type, [&](const auto& d) {
+    names = {"ts_ns", "cpu"};
+    for (const char* n : FieldNames(d)) names.push_back(n);
+  });
+  return names;
+}
+
 // ---- Generic encode / decode ---------------------------------------------------
 
 namespace records_internal {
