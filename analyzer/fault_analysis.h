@@ -1,10 +1,10 @@
-// FaultAnalysis: one streaming pass over a trace (it is a TraceVisitor)
-// that classifies every fault against the address space of its process at
-// that moment and accumulates counts, latency histograms and costs per
-// kind, process, thread, mapping and code site. Memory is bounded by the
-// number of processes, threads, mappings and distinct fault sites, never by
-// the number of events. ToJson() renders SPEC section 6's "trace" and
-// "faults" objects (docs/report.md explains each field).
+// FaultAnalysis: the "faults" section. A visitor (added to the Session after
+// Names and AddressTracker) that classifies every fault against the mapping
+// the tracker resolved for it and accumulates counts, latency histograms and
+// costs per kind, process, thread, mapping and code site. Memory is bounded
+// by the number of processes, threads, mappings and distinct fault sites,
+// never by the number of events. Model() turns it into FaultsModel, which
+// the renderers print (SPEC section 6 "faults"; docs/report.md).
 #pragma once
 
 #include <array>
@@ -12,12 +12,12 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "analyzer/address_space.h"
+#include "analyzer/address_tracker.h"
 #include "analyzer/histogram.h"
+#include "analyzer/names.h"
 #include "trace/reader.h"
 
 namespace faultline::analyzer {
@@ -29,27 +29,60 @@ struct AnalysisOptions {
   size_t max_sites = 100;     // longest "sites" list
 };
 
+// A latency histogram as reported: percentiles and log2 rows.
+struct LatencyModel {
+  uint64_t count = 0, total_ns = 0, p50 = 0, p90 = 0, p99 = 0, max = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> histogram;  // [upper_ns, count]
+  static LatencyModel Of(const LatencyHistogram& h);
+};
+
+struct FaultsModel {
+  uint64_t total = 0, minor = 0, major = 0, incomplete = 0;
+  uint64_t user_mode = 0, kernel_mode = 0, address_mismatch = 0, timed = 0;
+  std::array<uint64_t, kFaultKinds> by_kind{};
+  LatencyModel latency;
+  std::array<LatencyModel, kFaultKinds> latency_by_kind;
+  struct Thread {
+    uint32_t tid = 0;
+    std::string comm;
+    uint64_t minor = 0, major = 0, incomplete = 0, fault_ns = 0;
+    LatencyModel latency;
+  };
+  struct Process {
+    uint32_t pid = 0;
+    std::string comm;
+    uint64_t faults = 0, minor = 0, major = 0, incomplete = 0;
+    uint64_t user_mode = 0, kernel_mode = 0, fault_ns = 0;
+    std::array<uint64_t, kFaultKinds> by_kind{};
+    LatencyModel latency;
+    std::vector<Thread> threads;  // largest fault_ns first
+  };
+  std::vector<Process> processes;  // largest fault_ns first
+  struct Cost {
+    uint32_t pid = 0;
+    std::string name;  // mapping name, or site symbol
+    uint64_t faults = 0, fault_ns = 0;
+  };
+  std::vector<Cost> mappings;  // at most max_mappings
+  size_t mappings_total = 0;
+  std::vector<Cost> sites;  // at most max_sites
+  size_t sites_total = 0;
+  // From the trace header (as trace.latency_sample; not repeated in the
+  // JSON): > 1 when only one fault in this many was timed.
+  uint32_t latency_sample = 1;
+};
+
 class FaultAnalysis : public trace::TraceVisitor {
  public:
-  explicit FaultAnalysis(const trace::FileHeader& header,
-                         AnalysisOptions options = {});
+  FaultAnalysis(const trace::FileHeader& header, const Names& names,
+                AddressTracker& tracker, AnalysisOptions options = {});
   ~FaultAnalysis() override;
 
   void OnFault(const trace::FaultEvent& f) override;
-  void OnMmap(const trace::MmapEvent& m) override;
-  void OnTask(const trace::TaskEvent& t) override;
-  void OnTlb(const trace::TlbEvent& t) override;
-  void OnOpaque(const trace::OpaqueEvent& o) override;
-  void OnProcess(const trace::ProcessInfo& p) override;
-  void OnThread(const trace::ThreadInfo& t) override;
-  void OnMapping(const trace::MappingInfo& m) override;
   void OnSummary(const trace::SummaryInfo& s) override;
-  void OnFooter(const trace::Footer& f) override;
 
-  // The report ("version", "trace", "faults"). `symbolizer` may be null:
-  // sites are then "path+0xoff".
-  nlohmann::ordered_json ToJson(const trace::ReadStats& stats,
-                                Symbolizer* symbolizer) const;
+  // `symbolizer` may be null: sites are then "path+0xoff".
+  FaultsModel Model(Symbolizer* symbolizer) const;
 
   uint64_t faults() const { return total_; }
 
@@ -84,17 +117,14 @@ class FaultAnalysis : public trace::TraceVisitor {
 
   ProcessStats& Proc(uint32_t pid);
   ThreadStats& Thread(uint32_t pid, uint32_t tid);
-  std::string ProcessComm(uint32_t pid) const;
-  std::string ThreadComm(uint32_t tid) const;
-  void Seen(uint64_t ts);
 
-  trace::FileHeader header_;
+  uint32_t latency_sample_;
+  const Names& names_;
+  AddressTracker& tracker_;
   AnalysisOptions options_;
-  AddressSpaces spaces_;
 
   uint64_t total_ = 0, minor_ = 0, major_ = 0, incomplete_ = 0;
   uint64_t user_mode_ = 0, kernel_mode_ = 0, addr_mismatch_ = 0;
-  uint64_t other_events_ = 0;  // opaque records (newer event types)
   std::array<uint64_t, kFaultKinds> by_kind_{};
   LatencyHistogram hist_;
   std::array<std::unique_ptr<LatencyHistogram>, kFaultKinds> kind_hist_;
@@ -105,26 +135,8 @@ class FaultAnalysis : public trace::TraceVisitor {
   ProcessStats* last_proc_ = nullptr;
   ThreadStats* last_thread_ = nullptr;
 
-  struct ProcInfo {
-    uint32_t ppid = 0;
-    std::string comm, exe;
-  };
-  std::unordered_map<uint32_t, ProcInfo> proc_info_;
-  std::unordered_map<uint32_t, std::string> thread_comm_;
-
   std::unordered_map<uint64_t, Cost> mappings_;  // pid << 32 | name id
   std::unordered_map<SiteKey, Cost, SiteHash> sites_;
-  struct Tlb {
-    uint64_t count = 0, pages = 0, full = 0;
-    // By enum tlb_flush_reason: IPIs sent to other CPUs (4), flushes done
-    // for another CPU's request (1), local flushes of this mm (2, 3).
-    uint64_t ipis_sent = 0, remote = 0, local = 0;
-  };
-  std::unordered_map<uint32_t, Tlb> tlb_;
-
-  uint64_t first_ts_ = 0, last_ts_ = 0;
-  bool have_footer_ = false;
-  trace::Footer footer_;
 };
 
 }  // namespace faultline::analyzer

@@ -31,6 +31,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/child_process.h"
+
 namespace faultline::cli {
 namespace {
 
@@ -38,10 +40,6 @@ namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-const std::vector<std::string> kAllPatterns = {
-    "event-loop", "acceptor-workers", "dispatch",       "shared-accept",
-    "reuseport",  "prefork",          "thread-per-conn"};
 
 // Static pages, fresh memory, mmap-ed file, copy-on-write and stack: every
 // kind of fault the report knows, in a mix a real service might have.
@@ -51,66 +49,53 @@ constexpr const char* kPathMix =
 struct Options {
   std::string out = "faultline-demo";
   double duration = 4;
-  std::vector<std::string> patterns = kAllPatterns;
+  std::vector<std::string> patterns;  // default: all of them
   int workers = 2;
 };
 
-// A child process with stdout and stderr sent to files.
+// A child process with stdout and stderr sent to files (the same file when
+// the paths are equal), in our process group (Ctrl-C stops it with us),
+// inheriting our signal dispositions (SIGPIPE ignored).
 struct Proc {
-  pid_t pid = -1;
-  int status = 0;
-  bool done = false;
+  ChildProcess child;
 
+  pid_t pid() const { return child.pid(); }
   // Waits up to `timeout`; returns false on timeout.
   bool Wait(std::chrono::milliseconds timeout) {
-    auto end = Clock::now() + timeout;
-    while (!done) {
-      pid_t r = waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        done = true;
-        break;
-      }
-      if (r < 0) return false;
-      if (Clock::now() >= end) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return true;
+    return child.WaitFor(timeout);
   }
+  // The exit code, 128 + N when killed by signal N.
   int ExitCode() const {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return -1;
+    int c = child.exit_code();
+    return c < -1 ? 128 - c : c;
   }
-  void Kill() {
-    if (!done && pid > 0) {
-      kill(pid, SIGKILL);
-      Wait(std::chrono::seconds(5));
-    }
-  }
+  void Kill() { child.KillAndReap(); }
 };
 
 Proc Spawn(const std::vector<std::string>& argv, const std::string& out_path,
            const std::string& err_path) {
-  Proc p;
-  p.pid = fork();
-  if (p.pid == 0) {
-    int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = err_path == out_path
-                  ? out
-                  : open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0) _exit(127);
-    dup2(out, 1);
-    dup2(err, 2);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, 0);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    std::fprintf(stderr, "exec %s: %s\n", args[0], strerror(errno));
-    _exit(127);
+  SpawnOptions opts;
+  opts.stdout_path = out_path;
+  opts.stderr_path = err_path;
+  opts.new_process_group = false;
+  opts.default_signals = false;
+  return Proc{ChildProcess::Spawn(argv, opts)};
+}
+
+// The names that `faultline-server --list-patterns` prints (its pattern
+// table), or none if it fails.
+std::vector<std::string> ServerPatterns(const fs::path& bin_dir) {
+  ChildProcess p = ChildProcess::Spawn(
+      {(bin_dir / "faultline-server").string(), "--list-patterns"});
+  if (!p.WaitFor(std::chrono::seconds(10))) p.KillAndReap();
+  p.FinishOutput(std::chrono::seconds(1));
+  std::vector<std::string> names;
+  if (p.exit_code() != 0) return names;
+  std::stringstream ss(p.Stdout());
+  for (std::string line; std::getline(ss, line);) {
+    if (!line.empty()) names.push_back(line);
   }
-  return p;
+  return names;
 }
 
 std::string ReadFile(const std::string& path) {
@@ -253,13 +238,13 @@ PatternResult RunPattern(const Options& o, const fs::path& bin_dir,
                           base + ".load-" + s.name + ".log"));
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  pid_t server_pid = ChildOf(rec.pid);
+  pid_t server_pid = ChildOf(rec.pid());
   if (server_pid > 0) kill(server_pid, SIGTERM);
   for (auto& l : loads) {
     if (!l.Wait(std::chrono::seconds(40))) l.Kill();
   }
   if (!rec.Wait(std::chrono::seconds(30))) {
-    kill(rec.pid, SIGTERM);
+    rec.child.Signal(SIGTERM);
     if (!rec.Wait(std::chrono::seconds(10))) rec.Kill();
   }
   r.server_exit = rec.ExitCode();
@@ -384,7 +369,8 @@ int RunDemo(const std::vector<std::string>& args) {
       "duration", po::value(&o.duration)->default_value(o.duration),
       "seconds of steady load per pattern")(
       "patterns", po::value(&patterns),
-      "comma-separated patterns (default: all seven)")(
+      "comma-separated patterns (default: all, as faultline-server "
+      "--list-patterns prints them)")(
       "workers", po::value(&o.workers)->default_value(o.workers),
       "--workers for faultline-server");
   po::variables_map vm;
@@ -400,12 +386,35 @@ int RunDemo(const std::vector<std::string>& args) {
                          "--duration 3 --patterns event-loop,reuseport\n";
     return 0;
   }
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) {
+    std::fprintf(stderr, "faultline demo: cannot find its own binary\n");
+    return 2;
+  }
+  self[n] = '\0';
+  fs::path bin_dir = fs::path(self).parent_path();
+  for (const char* b : {"faultline-server", "faultline-load"}) {
+    if (access((bin_dir / b).c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "faultline demo: %s not found next to %s\n", b,
+                   self);
+      return 2;
+    }
+  }
+  // The patterns are the server's own table: ask the binary.
+  const std::vector<std::string> all = ServerPatterns(bin_dir);
+  if (all.empty()) {
+    std::fprintf(stderr,
+                 "faultline demo: %s --list-patterns printed no pattern\n",
+                 (bin_dir / "faultline-server").c_str());
+    return 2;
+  }
+  o.patterns = all;
   if (!patterns.empty()) {
     o.patterns.clear();
     std::stringstream ss(patterns);
     for (std::string p; std::getline(ss, p, ',');) {
-      if (std::find(kAllPatterns.begin(), kAllPatterns.end(), p) ==
-          kAllPatterns.end()) {
+      if (std::find(all.begin(), all.end(), p) == all.end()) {
         std::fprintf(stderr, "faultline demo: unknown pattern '%s'\n",
                      p.c_str());
         return 2;
@@ -425,21 +434,6 @@ int RunDemo(const std::vector<std::string>& args) {
                  "faultline demo: needs root (it loads BPF programs to "
                  "record the server)\n");
     return 2;
-  }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) {
-    std::fprintf(stderr, "faultline demo: cannot find its own binary\n");
-    return 2;
-  }
-  self[n] = '\0';
-  fs::path bin_dir = fs::path(self).parent_path();
-  for (const char* b : {"faultline-server", "faultline-load"}) {
-    if (access((bin_dir / b).c_str(), X_OK) != 0) {
-      std::fprintf(stderr, "faultline demo: %s not found next to %s\n", b,
-                   self);
-      return 2;
-    }
   }
   std::error_code ec;
   fs::create_directories(o.out, ec);

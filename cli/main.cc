@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analyzer/report.h"
+#include "analyzer/script.h"
 #include "cli/demo.h"
 #include "collector/record.h"
 
@@ -19,6 +20,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  record   trace page faults of a command, processes or the machine\n"
     "  report   analyse a trace file (text, json)\n"
+    "  script   print every event of a trace, one per line, in time order\n"
     "  demo     run faultline-server in every pattern under load, record,\n"
     "           shut it down under load, compare the patterns\n"
     "\n"
@@ -27,6 +29,7 @@ constexpr const char* kUsage =
     "  faultline record -o run.flt -- ./my-server --port 8080\n"
     "  faultline record -p 1234 -d 10 -o run.flt\n"
     "  faultline report run.flt --format json\n"
+    "  faultline script run.flt --format json\n"
     "  faultline demo --out /tmp/demo --duration 3\n";
 
 }  // namespace
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "record") return faultline::collector::RunRecord(args);
   if (cmd == "report") return faultline::analyzer::RunReport(args);
+  if (cmd == "script") return faultline::analyzer::RunScript(args);
   if (cmd == "demo") return faultline::cli::RunDemo(args);
   std::fprintf(stderr, "faultline: unknown command '%s' (try --help)\n",
                cmd.c_str());

@@ -2,6 +2,13 @@
 #
 #   faultline_bpf_skeleton(NAME <name> SOURCES a.bpf.c b.bpf.c ...)
 #
+# Each source is compiled on its own; `bpftool gen object` (the libbpf static
+# linker) then links them into one object, so that one skeleton holds every
+# program. A map or .rodata setting that several sources share is defined
+# __weak in a bpf/*.bpf.h header they all include: the linker merges the
+# weak definitions of one name into one map (and fails the build if two
+# differ), so all families write to one ring buffer (bpf/common.bpf.h).
+#
 # Produces ${CMAKE_CURRENT_BINARY_DIR}/<name>.skel.h and an INTERFACE
 # target <name>_skel whose include directory holds it.
 
@@ -34,6 +41,8 @@ endif()
 
 function(faultline_bpf_skeleton)
   cmake_parse_arguments(ARG "" "NAME" "SOURCES" ${ARGN})
+  # The kernel-side headers every family shares (bpf/*.bpf.h).
+  file(GLOB bpf_headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bpf/*.bpf.h)
   set(objects)
   foreach(src ${ARG_SOURCES})
     get_filename_component(stem ${src} NAME_WE)
@@ -47,7 +56,7 @@ function(faultline_bpf_skeleton)
               -Wall -Wno-unused-function
               -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
       DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src}
-              ${CMAKE_SOURCE_DIR}/bpf/faultline.h
+              ${CMAKE_SOURCE_DIR}/bpf/faultline.h ${bpf_headers}
               ${FAULTLINE_VMLINUX_DIR}/vmlinux.h
       IMPLICIT_DEPENDS C ${CMAKE_CURRENT_SOURCE_DIR}/${src}
       COMMENT "BPF ${src}")

@@ -1,7 +1,8 @@
-// Owns the fault-tracing BPF objects: the skeleton, the per-CPU perf events
-// and every link. Set-up is chained phase by phase (Open -> Configure ->
-// Load -> AddTargets -> Attach), each returning Result<> with one line that
-// names the failing step. Everything is released by the destructor; links
+// Owns the BPF objects of a recording: the one skeleton of every family
+// (collector/family.h), the per-CPU perf events and every link. Set-up is
+// chained phase by phase (Open -> Configure -> Load -> AddTarget -> Attach
+// by stage), each returning Result<> with one line that names the failing
+// step. Everything is released by the destructor; links
 // also die with the process, so a SIGKILLed collector leaves nothing
 // attached.
 #pragma once
@@ -12,7 +13,12 @@
 #include <span>
 #include <vector>
 
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "bpf/faultline.h"
+#include "collector/family.h"
 #include "common/error.h"
 
 struct faultline_bpf;
@@ -21,16 +27,6 @@ struct ring_buffer;
 struct bpf_program;
 
 namespace faultline::collector {
-
-struct BpfSettings {
-  bool filter = false;    // only the tgids given to AddTargets (+children)
-  bool faults = true;     // fault programs
-  bool summary = false;   // aggregate in maps, no per-fault stream
-  uint32_t latency_sample = 1;  // --summary: time 1 fault in N (power of 2)
-  bool stacks = false;    // user stack ids
-  bool mmap_events = true;  // mmap/munmap/... and tlb_flush of targets
-  uint32_t ring_bytes = 32u << 20;
-};
 
 struct LinkDeleter {
   void operator()(bpf_link* link) const;
@@ -60,19 +56,32 @@ class PerfEventFd {
   int fd_;
 };
 
-class FaultsBpf {
+// The kernel side of one recording: the one skeleton of every family, its
+// links and perf events, and the shared ring buffer.
+class BpfSession {
  public:
   // Called for each ring-buffer record; return non-zero to stop consuming.
   using RecordFn = std::function<int(const void* data, size_t size)>;
 
-  static Result<std::unique_ptr<FaultsBpf>> Open(const BpfSettings& s);
-  ~FaultsBpf();
-  FaultsBpf(const FaultsBpf&) = delete;
-  FaultsBpf& operator=(const FaultsBpf&) = delete;
+  // Open: the skeleton, the ring size and the target filter settings.
+  static Result<std::unique_ptr<BpfSession>> Open(const BpfSettings& s);
+  ~BpfSession();
+  BpfSession(const BpfSession&) = delete;
+  BpfSession& operator=(const BpfSession&) = delete;
 
+  // Configure: each family's settings, then the probe tables' autoload
+  // decisions: a program loads when its When says so and its hook exists
+  // (an optional probe whose tracepoint is missing is turned off and
+  // named in `notes`; a required one is an error). Every program of the
+  // skeleton must be in exactly one table.
+  Result<void> Configure(const std::vector<std::unique_ptr<Family>>& families,
+                         std::vector<std::string>* notes);
   Result<void> Load();
   Result<void> AddTarget(uint32_t tgid);
-  Result<void> Attach();
+  // Attaches the loaded programs of the families of `stage`, in table
+  // order.
+  Result<void> Attach(const std::vector<std::unique_ptr<Family>>& families,
+                      Stage stage);
   Result<void> StartRing(RecordFn fn);
   // Drains what the ring buffer holds now (no waiting). Returns records.
   Result<int> Consume();
@@ -82,20 +91,17 @@ class FaultsBpf {
   // Destroys every link and perf event: no new events after this.
   void Detach();
 
-  // After Detach(): the partial per-CPU fault batches, as ring records.
-  std::vector<std::vector<uint8_t>> TakePartialBatches();
-  std::vector<fl_cpu_stats> ReadCpuStats() const;
-  // --summary aggregates, per-CPU values summed.
-  std::vector<std::pair<fl_summary_key, fl_summary_val>> ReadSummary() const;
-  // Every user stack in the stack map: (id, ips innermost first).
-  std::vector<std::pair<int32_t, std::vector<uint64_t>>> ReadStacks() const;
+  // The per-CPU counters; an error when the map cannot be read (the loss
+  // is then unknown, never 0).
+  Result<std::vector<fl_cpu_stats>> ReadCpuStats() const;
+  faultline_bpf* skel() const { return skel_.get(); }
   int ncpus() const { return ncpus_; }
 
  private:
-  explicit FaultsBpf(const BpfSettings& s);
-  Result<void> AttachOne(const char* what, struct bpf_program* prog);
-  Result<void> AttachPerf(struct bpf_program* prog, uint64_t config,
-                          const char* name);
+  explicit BpfSession(const BpfSettings& s);
+  bpf_program* Program(const char* name) const;
+  Result<void> AttachOne(const Probe& p, bpf_program* prog);
+  Result<void> AttachPerf(const Probe& p, bpf_program* prog);
 
   BpfSettings settings_;
   std::unique_ptr<faultline_bpf, SkelDeleter> skel_;
@@ -105,6 +111,15 @@ class FaultsBpf {
   RecordFn record_fn_;
   int ncpus_ = 0;
 };
+
+// The counters of fl_cpu_stats summed over CPUs, by the names the trace
+// footer uses (docs/collector.md): every field except recorded_events and
+// lost_events, which the footer keeps per CPU.
+std::vector<std::pair<std::string, uint64_t>> NamedCounters(
+    const std::vector<fl_cpu_stats>& per_cpu);
+
+// True when tracefs has the event "<category>:<event>".
+bool TracepointExists(std::string_view category_event);
 
 // Routes libbpf's messages to stderr when `verbose`, else drops them
 // (warnings too: our own errors say what failed).

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -169,6 +170,40 @@ std::string MappedFilePath(uint32_t pid, uint64_t start, uint64_t end) {
   ssize_t n = readlink(name, buf, sizeof(buf) - 1);
   if (n <= 0) return "";
   return std::string(buf, static_cast<size_t>(n));
+}
+
+std::vector<std::pair<uint32_t, uint32_t>> ReadPpidTable() {
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  for (uint32_t pid : ListProcesses()) {
+    uint32_t ppid = ReadPpid(pid);
+    if (ppid != 0) out.emplace_back(pid, ppid);
+  }
+  return out;
+}
+
+std::vector<uint32_t> NewDescendants(
+    const std::vector<std::pair<uint32_t, uint32_t>>& table,
+    const std::unordered_set<uint32_t>& known) {
+  std::unordered_map<uint32_t, std::vector<uint32_t>> children;
+  for (const auto& [pid, ppid] : table) {
+    if (pid != ppid) children[ppid].push_back(pid);
+  }
+  std::unordered_set<uint32_t> seen(known.begin(), known.end());
+  std::vector<uint32_t> queue(known.begin(), known.end());
+  std::vector<uint32_t> out;
+  while (!queue.empty()) {
+    uint32_t p = queue.back();
+    queue.pop_back();
+    auto it = children.find(p);
+    if (it == children.end()) continue;
+    for (uint32_t c : it->second) {
+      if (!seen.insert(c).second) continue;
+      out.push_back(c);
+      queue.push_back(c);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace faultline::collector

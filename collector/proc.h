@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace faultline::collector {
@@ -37,6 +40,15 @@ uint32_t ReadTgid(uint32_t pid);
 std::optional<uint32_t> ParseStatusTgid(std::string_view status);
 std::vector<uint32_t> ListThreads(uint32_t pid);
 std::vector<uint32_t> ListProcesses();
+
+// (pid, ppid) of every process now (a /proc scan; processes that vanish
+// during the scan are left out).
+std::vector<std::pair<uint32_t, uint32_t>> ReadPpidTable();
+// The processes of `table` descending from one in `known` (child,
+// grandchild, ...) that are not in `known` themselves, sorted. Pure.
+std::vector<uint32_t> NewDescendants(
+    const std::vector<std::pair<uint32_t, uint32_t>>& table,
+    const std::unordered_set<uint32_t>& known);
 // Path of the file mapped at exactly [start, end) via /proc/PID/map_files;
 // "" when it cannot be read (process gone, mapping changed).
 std::string MappedFilePath(uint32_t pid, uint64_t start, uint64_t end);

@@ -23,6 +23,8 @@
 
 #include "bpf/faultline.h"
 #include "collector/bpf_session.h"
+#include "collector/closing_line.h"
+#include "collector/family.h"
 #include "collector/env_check.h"
 #include "collector/options.h"
 #include "collector/proc.h"
@@ -211,6 +213,11 @@ class CommandChild {
   int status_ = 0;
 };
 
+// The phases of a recording, run over every family (collector/family.h):
+// check the environment, open + configure + load the one skeleton, add the
+// targets, attach the target-following programs, add the targets' existing
+// descendants, attach the rest, drain, then detach and finish each family
+// and the trace.
 class Recorder {
  public:
   explicit Recorder(const RecordOptions& opts) : opts_(opts) {}
@@ -218,13 +225,26 @@ class Recorder {
   Result<int> Run();
 
  private:
+  BpfSettings Settings() const;
+  Result<void> CheckEnvironment();
+  Result<void> OpenSession(trace::TraceMeta& meta);
+  Result<void> AddTargets();
+  Result<void> AddDescendants();
+  Result<void> SnapshotTargets();
+  Result<bool> Drain();
+  Result<void> Finish(uint64_t seconds_ns);
   Result<void> Snapshot(uint32_t pid, uint64_t ts_ns);
   int OnRecord(const void* data, size_t size);
   const void* WithMmapPath(const void* data, size_t size);
-  std::string FormatSize(uint64_t bytes) const;
 
   const RecordOptions& opts_;
+  BpfSettings settings_;
+  std::vector<std::unique_ptr<Family>> families_;
+  std::unique_ptr<CommandChild> child_;
+  std::unique_ptr<BpfSession> session_;
   std::unique_ptr<trace::TraceWriter> writer_;
+  std::vector<uint32_t> targets_;      // the -p processes and the command
+  std::vector<uint32_t> descendants_;  // their descendants found at start
   std::optional<Error> record_error_;
   std::unordered_set<uint32_t> snapshotted_;
   std::vector<uint8_t> scratch_;
@@ -314,27 +334,178 @@ int Recorder::OnRecord(const void* data, size_t size) {
   return 0;
 }
 
-std::string Recorder::FormatSize(uint64_t bytes) const {
-  char buf[64];
-  if (bytes >= (1ull << 20)) {
-    std::snprintf(buf, sizeof(buf), "%.1f MiB", bytes / 1048576.0);
-  } else if (bytes >= 1024) {
-    std::snprintf(buf, sizeof(buf), "%.1f KiB", bytes / 1024.0);
-  } else {
-    std::snprintf(buf, sizeof(buf), "%llu bytes",
-                  static_cast<unsigned long long>(bytes));
+BpfSettings Recorder::Settings() const {
+  BpfSettings s;
+  s.filter = !opts_.pids.empty() || !opts_.command.empty();
+  s.faults = opts_.faults;
+  s.summary = opts_.summary;
+  s.latency_sample = opts_.latency_sample;
+  s.stacks = opts_.stacks;
+  s.ring_bytes = opts_.ring_mb << 20;
+  return s;
+}
+
+// Up-front checks: one line and exit code 2 each. What the kernel must
+// offer follows from the probe tables of the programs that will load.
+Result<void> Recorder::CheckEnvironment() {
+  if (auto r = CheckPrivileges(); !r) return r;
+  uint32_t needs = NeedsOf(families_, settings_);
+  if (auto r = CheckBtf(); !r) return r;  // every program uses CO-RE
+  if (needs & kNeedTracefs) {
+    if (auto r = EnsureTracefs(); !r) return r;
   }
-  return buf;
+  return CheckPidsAlive(opts_.pids);
+}
+
+// Open and configure the skeleton of every family (the probe tables decide
+// what loads), then the trace file.
+Result<void> Recorder::OpenSession(trace::TraceMeta& meta) {
+  auto session = BpfSession::Open(settings_);
+  if (!session) return std::unexpected(session.error());
+  session_ = std::move(*session);
+  std::vector<std::string> notes;
+  if (auto r = session_->Configure(families_, &notes); !r) return r;
+  if (opts_.verbose) {
+    for (const auto& n : notes) {
+      std::fprintf(stderr, "faultline record: %s\n", n.c_str());
+    }
+  }
+  meta.ncpus = static_cast<uint32_t>(session_->ncpus());
+  auto writer = trace::TraceWriter::Create(opts_.output, meta);
+  if (!writer) return std::unexpected(writer.error());
+  writer_ = std::move(*writer);
+  return {};
+}
+
+Result<void> Recorder::AddTargets() {
+  // -p may name a thread: trace its whole process.
+  for (uint32_t pid : opts_.pids) {
+    uint32_t tgid = ReadTgid(pid);
+    targets_.push_back(tgid ? tgid : pid);
+  }
+  if (child_) targets_.push_back(static_cast<uint32_t>(child_->pid()));
+  for (uint32_t pid : targets_) {
+    if (auto r = session_->AddTarget(pid); !r) return r;
+  }
+  return {};
+}
+
+// -p traces the processes with all their descendants, also those forked
+// before the recording (nginx's workers). Runs after the fork-following
+// programs are attached: a process forked by a target from then on is
+// added by the kernel side; one forked by a descendant before we added
+// that descendant shows in the next /proc scan, made after the add. So:
+// scan, add what is new, rescan, until a scan finds nothing new.
+Result<void> Recorder::AddDescendants() {
+  if (opts_.pids.empty()) return {};
+  std::unordered_set<uint32_t> known(targets_.begin(), targets_.end());
+  for (int round = 0; round < 64; ++round) {
+    std::vector<uint32_t> found = NewDescendants(ReadPpidTable(), known);
+    if (found.empty()) break;
+    for (uint32_t pid : found) {
+      if (auto r = session_->AddTarget(pid); !r) return r;
+      known.insert(pid);
+      descendants_.push_back(pid);
+    }
+  }
+  return {};
+}
+
+// Mapping metadata: the targets and their descendants (or every process)
+// as they are now.
+Result<void> Recorder::SnapshotTargets() {
+  uint64_t snap_ts = NowNs(CLOCK_MONOTONIC);
+  std::vector<uint32_t> snap = targets_;
+  snap.insert(snap.end(), descendants_.begin(), descendants_.end());
+  if (!settings_.filter) snap = ListProcesses();
+  for (uint32_t pid : snap) {
+    if (!snapshotted_.insert(pid).second) continue;
+    if (auto r = Snapshot(pid, snap_ts); !r) return r;
+  }
+  return {};
+}
+
+// Drains the ring on a 10 ms timer, flushing a block about once a second,
+// until -d, a stop signal or the command's exit. True: the command exited.
+Result<bool> Recorder::Drain() {
+  uint64_t start = NowNs(CLOCK_MONOTONIC);
+  uint64_t deadline =
+      opts_.duration_s > 0
+          ? start + static_cast<uint64_t>(opts_.duration_s * 1e9)
+          : UINT64_MAX;
+  uint64_t last_flush = start;
+  while (g_stop_signal == 0) {
+    auto n = session_->Poll(10);
+    if (record_error_) return std::unexpected(*record_error_);
+    if (!n) return std::unexpected(n.error());
+    uint64_t now = NowNs(CLOCK_MONOTONIC);
+    if (now - last_flush >= 1000000000ull) {
+      if (auto r = writer_->Flush(); !r) return std::unexpected(r.error());
+      last_flush = now;
+    }
+    if (now >= deadline) break;
+    if (child_ && child_->Poll()) return true;
+  }
+  return false;
+}
+
+// Stop the programs, then take what is left: the ring, then what each
+// family keeps in maps; the footer gets every kernel counter.
+Result<void> Recorder::Finish(uint64_t seconds_ns) {
+  session_->Detach();
+  auto n = session_->Consume();
+  if (record_error_) return std::unexpected(*record_error_);
+  if (!n) return std::unexpected(n.error());
+  auto stats = session_->ReadCpuStats();
+  RunFigures fig;
+  FinishContext ctx;
+  ctx.skel = session_->skel();
+  ctx.ncpus = session_->ncpus();
+  ctx.writer = writer_.get();
+  if (stats) {
+    fig.per_cpu = std::move(*stats);
+    ctx.stats = &fig.per_cpu;
+  } else {
+    fig.stats_known = false;
+    fig.stats_error = stats.error().message;
+  }
+  for (const auto& f : families_) {
+    if (auto r = f->Finish(ctx); !r) return r;
+  }
+  trace::FooterData footer;
+  footer.stats_known = fig.stats_known;
+  if (fig.stats_known) {
+    for (const auto& s : fig.per_cpu) {
+      footer.per_cpu.push_back({s.recorded_events, s.lost_events});
+    }
+    footer.counters = NamedCounters(fig.per_cpu);
+  } else {
+    footer.per_cpu.assign(session_->ncpus(), trace::CpuCounts{});
+  }
+  if (auto r = writer_->Finish(footer); !r) return r;
+
+  fig.seconds = seconds_ns / 1e9;
+  fig.events_written = writer_->events_written();
+  fig.summary = opts_.summary;
+  fig.summary_faults = ctx.summary_faults;
+  fig.summary_timed = ctx.summary_timed;
+  fig.latency_sample = opts_.latency_sample;
+  fig.stacks = opts_.stacks;
+  fig.output = opts_.output;
+  struct stat st {};
+  fig.file_bytes = stat(opts_.output.c_str(), &st) == 0 ? st.st_size : 0;
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);  // the recorder only, not the command
+  fig.recorder_cpu_s = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+                       self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+  std::fprintf(stderr, "%s\n", ClosingLine(fig).c_str());
+  return {};
 }
 
 Result<int> Recorder::Run() {
-  // Up-front checks: one line and exit code 2 each.
-  if (auto r = CheckPrivileges(); !r) return std::unexpected(r.error());
-  if (auto r = CheckBtf(); !r) return std::unexpected(r.error());
-  if (auto r = EnsureTracefs(); !r) return std::unexpected(r.error());
-  if (auto r = CheckPidsAlive(opts_.pids); !r) {
-    return std::unexpected(r.error());
-  }
+  families_ = MakeFamilies();
+  settings_ = Settings();
+  if (auto r = CheckEnvironment(); !r) return std::unexpected(r.error());
   SetLibbpfVerbose(opts_.verbose);
 
   trace::TraceMeta meta;
@@ -351,41 +522,17 @@ Result<int> Recorder::Run() {
   // The command first, before any file or BPF descriptor exists that it
   // could inherit (a link held by the command would outlive a killed
   // recorder).
-  std::unique_ptr<CommandChild> child;
   if (!opts_.command.empty()) {
     auto c = CommandChild::Start(opts_.command);
     if (!c) return std::unexpected(c.error());
-    child = std::move(*c);
+    child_ = std::move(*c);
   }
 
-  BpfSettings settings;
-  settings.filter = !opts_.pids.empty() || !opts_.command.empty();
-  settings.faults = opts_.faults;
-  settings.summary = opts_.summary;
-  settings.latency_sample = opts_.latency_sample;
-  settings.stacks = opts_.stacks;
-  settings.ring_bytes = opts_.ring_mb << 20;
-  auto bpf = FaultsBpf::Open(settings);
-  if (!bpf) return std::unexpected(bpf.error());
-  meta.ncpus = static_cast<uint32_t>((*bpf)->ncpus());
-
-  auto writer = trace::TraceWriter::Create(opts_.output, meta);
-  if (!writer) return std::unexpected(writer.error());
-  writer_ = std::move(*writer);
-
-
-  if (auto r = (*bpf)->Load(); !r) return std::unexpected(r.error());
-  // -p may name a thread: trace its whole process.
-  std::vector<uint32_t> targets;
-  for (uint32_t pid : opts_.pids) {
-    uint32_t tgid = ReadTgid(pid);
-    targets.push_back(tgid ? tgid : pid);
-  }
-  if (child) targets.push_back(static_cast<uint32_t>(child->pid()));
-  for (uint32_t pid : targets) {
-    if (auto r = (*bpf)->AddTarget(pid); !r) return std::unexpected(r.error());
-  }
-  if (auto r = (*bpf)->StartRing(
+  // open, configure, load
+  if (auto r = OpenSession(meta); !r) return std::unexpected(r.error());
+  if (auto r = session_->Load(); !r) return std::unexpected(r.error());
+  if (auto r = AddTargets(); !r) return std::unexpected(r.error());
+  if (auto r = session_->StartRing(
           [this](const void* d, size_t s) { return OnRecord(d, s); });
       !r) {
     return std::unexpected(r.error());
@@ -397,134 +544,46 @@ Result<int> Recorder::Run() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  if (auto r = (*bpf)->Attach(); !r) return std::unexpected(r.error());
-
-  // Mapping metadata: the targets (or every process) as they are now.
-  uint64_t snap_ts = NowNs(CLOCK_MONOTONIC);
-  std::vector<uint32_t> snap = targets;
-  if (!settings.filter) snap = ListProcesses();
-  for (uint32_t pid : snap) {
-    snapshotted_.insert(pid);
-    if (auto r = Snapshot(pid, snap_ts); !r) return std::unexpected(r.error());
+  // attach: target following, the existing descendants, then the events
+  if (auto r = session_->Attach(families_, Stage::kFollow); !r) {
+    return std::unexpected(r.error());
   }
-  if (child) {
-    if (auto r = child->Release(); !r) return std::unexpected(r.error());
+  if (auto r = AddDescendants(); !r) return std::unexpected(r.error());
+  if (auto r = session_->Attach(families_, Stage::kEvents); !r) {
+    return std::unexpected(r.error());
+  }
+  if (auto r = SnapshotTargets(); !r) return std::unexpected(r.error());
+  if (child_) {
+    if (auto r = child_->Release(); !r) return std::unexpected(r.error());
   } else {
     // Without a command, say that recording runs (and how to end it).
-    std::string what = settings.filter
-                           ? std::to_string(targets.size()) +
-                                 " process(es) and their children"
-                           : "the whole machine";
+    std::string what =
+        settings_.filter
+            ? std::to_string(targets_.size()) +
+                  " process(es) and their children" +
+                  (descendants_.empty()
+                       ? ""
+                       : " (" + std::to_string(descendants_.size()) +
+                             " running already)")
+            : "the whole machine";
     std::fprintf(stderr,
                  "faultline record: recording %s to %s; Ctrl-C to stop\n",
                  what.c_str(), opts_.output.c_str());
   }
 
+  // drain
   uint64_t start = NowNs(CLOCK_MONOTONIC);
-  uint64_t deadline =
-      opts_.duration_s > 0
-          ? start + static_cast<uint64_t>(opts_.duration_s * 1e9)
-          : UINT64_MAX;
-  uint64_t last_flush = start;
-  bool child_done = false;
-  while (g_stop_signal == 0) {
-    auto n = (*bpf)->Poll(10);
-    if (record_error_) return std::unexpected(*record_error_);
-    if (!n) return std::unexpected(n.error());
-    uint64_t now = NowNs(CLOCK_MONOTONIC);
-    if (now - last_flush >= 1000000000ull) {
-      if (auto r = writer_->Flush(); !r) return std::unexpected(r.error());
-      last_flush = now;
-    }
-    if (now >= deadline) break;
-    if (child && child->Poll()) {
-      child_done = true;
-      break;
-    }
-  }
+  auto child_done = Drain();
+  if (!child_done) return std::unexpected(child_done.error());
   int stop_signal = g_stop_signal;
-
-  // Stop the programs, then take what is left: the ring, the partial
-  // per-CPU batches, the aggregates and the stacks.
   uint64_t end = NowNs(CLOCK_MONOTONIC);
-  (*bpf)->Detach();
-  auto n = (*bpf)->Consume();
-  if (record_error_) return std::unexpected(*record_error_);
-  if (!n) return std::unexpected(n.error());
-  std::vector<fl_cpu_stats> stats = (*bpf)->ReadCpuStats();
-  for (const auto& batch : (*bpf)->TakePartialBatches()) {
-    if (auto r = writer_->AddRecord(batch.data(), batch.size()); !r) {
-      return std::unexpected(r.error());
-    }
-    const auto* b = reinterpret_cast<const fl_fault_batch*>(batch.data());
-    if (b->hdr.cpu < stats.size()) stats[b->hdr.cpu].recorded_events += b->count;
-  }
-  const auto summary = (*bpf)->ReadSummary();  // empty unless --summary
-  for (const auto& [key, val] : summary) {
-    if (auto r = writer_->AddSummary(key, val); !r) {
-      return std::unexpected(r.error());
-    }
-  }
-  for (const auto& [id, ips] : (*bpf)->ReadStacks()) {
-    if (auto r = writer_->AddStack(id, ips); !r) {
-      return std::unexpected(r.error());
-    }
-  }
-  std::vector<trace::CpuCounts> per_cpu;
-  uint64_t recorded = 0, lost = 0, incomplete = 0, summary_faults = 0;
-  uint64_t stack_errors = 0;
-  for (const auto& s : stats) {
-    per_cpu.push_back({s.recorded_events, s.lost_events});
-    recorded += s.recorded_events;
-    lost += s.lost_events;
-    incomplete += s.incomplete;
-    stack_errors += s.stack_errors;
-  }
-  std::string lost_detail;
-  for (size_t cpu = 0; cpu < stats.size(); ++cpu) {
-    lost_detail += (cpu ? ", cpu" : "cpu") + std::to_string(cpu) + " " +
-                   std::to_string(stats[cpu].lost_events);
-  }
-  if (auto r = writer_->Finish(per_cpu); !r) return std::unexpected(r.error());
-  struct stat st {};
-  uint64_t file_bytes =
-      stat(opts_.output.c_str(), &st) == 0 ? st.st_size : 0;
 
-  std::string what;
-  if (opts_.summary) {
-    uint64_t timed = 0;
-    for (const auto& [key, val] : summary) {
-      summary_faults += val.count;
-      for (uint64_t h : val.hist) timed += h;
-    }
-    what = std::to_string(summary_faults) +
-           " faults aggregated in the kernel (" + std::to_string(timed) +
-           " timed, 1 in " + std::to_string(opts_.latency_sample) + "; " +
-           std::to_string(recorded) + " task events recorded)";
-  } else {
-    what = std::to_string(recorded) + " events recorded";
-  }
-  rusage self{};
-  getrusage(RUSAGE_SELF, &self);  // the recorder only, not the command
-  double cpu_s = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
-                 self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
-  std::string stacks_note;
-  if (opts_.stacks) {
-    stacks_note = ", " + std::to_string(stack_errors) +
-                  " faults without a stored stack";
-  }
-  std::fprintf(stderr,
-               "faultline record: %.2f s, %s, %llu lost (%s), %llu faults "
-               "incomplete%s; wrote %s (%s); recorder CPU %.2f s.\n",
-               (end - start) / 1e9, what.c_str(),
-               static_cast<unsigned long long>(lost), lost_detail.c_str(),
-               static_cast<unsigned long long>(incomplete),
-               stacks_note.c_str(), opts_.output.c_str(),
-               FormatSize(file_bytes).c_str(), cpu_s);
+  // finish
+  if (auto r = Finish(end - start); !r) return std::unexpected(r.error());
 
-  if (!child) return 0;
-  if (!child_done && stop_signal != 0) kill(child->pid(), stop_signal);
-  return child->Wait();
+  if (!child_) return 0;
+  if (!*child_done && stop_signal != 0) kill(child_->pid(), stop_signal);
+  return child_->Wait();
 }
 
 }  // namespace

@@ -1,21 +1,20 @@
-// One client connection: the protocol core shared by every pattern. It reads
-// into a buffer, picks HTTP/2 when the first bytes are the client preface
-// (NGHTTP2_CLIENT_MAGIC) and HTTP/1.1 otherwise, runs the endpoints, and
-// writes with writev. All methods run on the owning Loop's thread.
+// One client connection: the transport shared by every pattern and
+// protocol. It reads into a buffer, picks its Upstream (upstream.h: HTTP/2
+// when the first bytes are the client preface NGHTTP2_CLIENT_MAGIC, HTTP/1.1
+// otherwise), and writes with writev. All methods run on the owning Loop's
+// thread.
 #ifndef FAULTLINE_SERVER_CONNECTION_H_
 #define FAULTLINE_SERVER_CONNECTION_H_
 
-#include <nghttp2/nghttp2.h>
-
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "server/endpoints.h"
 #include "server/event_loop.h"
-#include "server/http1_parser.h"
+#include "server/upstream.h"
 
 namespace faultline::server {
 
@@ -41,6 +40,14 @@ class Buffer {
   size_t cap_ = 0, start_ = 0, end_ = 0;
 };
 
+// Limits shared by the protocols.
+inline constexpr size_t kMaxPendingOut = 256 * 1024;  // stop producing
+inline constexpr size_t kMaxBufferedIn = 64 * 1024;   // stop reading if busy
+
+// The transport half of a client connection, shared by every protocol and
+// pattern: reads into in(), writes out() and then ext() with writev, keeps
+// the epoll interest, closes (lingering), and enforces the write timeout.
+// What HTTP/1.1 and HTTP/2 do differently is its Upstream (upstream.h).
 class Connection : public Pollable {
  public:
   Connection(Loop* loop, int fd, uint64_t id);
@@ -63,77 +70,63 @@ class Connection : public Pollable {
   int fd() const { return fd_; }
   bool closed() const { return state_ == State::kClosed; }
 
-  // Used by the nghttp2 callbacks (free functions in connection.cc).
-  struct Stream;
-  Stream* FindStream(int32_t id);
-  Stream* NewStream(int32_t id);
-  void EraseStream(int32_t id);
-  void H2RequestComplete(Stream* s);
-  void H2ResponseSent(Stream* s);
-  void H2GoawaySent(int32_t last_stream_id, uint32_t error_code);
-  void H2PingAck() { final_goaway_due_ = goaway_phase_ == 1; }
-  size_t max_body() const { return loop_->config().limits.max_body; }
-
- private:
-  enum class Proto { kDetect, kHttp1, kHttp2 };
-  enum class State { kOpen, kLingering, kClosed };
-
-  void HandleReadable();
-  void Advance();  // Process input, write, and close when finished.
-  void ProcessHttp1();
-  void StartHttp1Request();
+  // ---- For the upstreams (upstream.h). ----
+  Loop* loop() const { return loop_; }
+  bool open() const { return state_ == State::kOpen; }
+  bool draining() const { return draining_; }
+  bool peer_closed() const { return peer_closed_; }
+  int64_t last_activity_ns() const { return last_activity_ns_; }
+  const Upstream* upstream() const { return upstream_.get(); }
+  Buffer& in() { return in_; }
+  Buffer& out() { return out_; }
+  // Body bytes sent after out() (static or mapped for the life of the
+  // process).
+  void set_ext(std::string_view body) { ext_ = body; }
+  bool ext_empty() const { return ext_.empty(); }
+  bool OutputPending() const { return !out_.empty() || !ext_.empty(); }
+  // Runs an endpoint for the request `token` into *out, or defers it
+  // (dispatch pool, /sleep timer); the answer then comes back through the
+  // upstream's OnWorkDone / OnTimer with the same token.
   void RunRequest(uint32_t token, std::string_view method,
                   std::string_view path, std::string_view query,
                   std::string_view body, Response* out, bool* deferred);
-  void FinishHttp1();
-  void SendHttp1Error(int status, const char* reason);
-  void AppendHttp1Head(int status, size_t content_length, bool keep_alive,
-                       int version_minor);
-  bool StartHttp2();
-  void FeedHttp2();
-  void H2Respond(Stream* s);
-  void SendFinalGoaway();
-  void H2BeginShutdown();
-  bool Flush();  // false if the connection was closed
-  void MaybeFinish();
+  // Reads what the socket has into in() (or discards it while lingering).
+  void HandleReadable();
+  // Processes input, writes, and closes when finished.
+  void Advance();
+  // The conn_close_decided probe.
   void DecideClose(const char* reason);
+  // Half-close and read until the peer's FIN (RFC 9112 9.6).
   void StartLingering();
   void Close(const char* how);
+
+ private:
+  enum class State { kOpen, kLingering, kClosed };
+
+  // The first bytes decide the protocol (see upstream.h). False if the
+  // connection was closed.
+  bool DetectProtocol();
+  bool Flush();  // false if the connection was closed
+  void MaybeFinish();
   void UpdateInterest();
-  bool OutputPending() const { return !out_.empty() || !ext_.empty(); }
 
   Loop* loop_;
   int fd_;
   uint64_t id_;
-  Proto proto_ = Proto::kDetect;
   State state_ = State::kOpen;
   uint32_t interest_ = 0;
   Buffer in_;
   Buffer out_;
   std::string_view ext_;  // Body bytes sent after out_ (static or mapped).
   int64_t last_activity_ns_ = 0;
-  int64_t request_begin_ns_ = 0;  // First byte of an incomplete request.
   int64_t linger_deadline_ns_ = 0;
-  int64_t idle_close_at_ns_ = 0;  // Draining while idle: close then.
   bool peer_closed_ = false;
-  bool close_after_write_ = false;
   bool draining_ = false;
-
-  // HTTP/1.1: one request at a time; pipelined ones wait in in_.
-  http1::Request req_;
-  Response resp_;
-  bool busy_ = false;
-  bool sent_continue_ = false;
-  uint32_t seq_ = 0;
-  int64_t req_start_ns_ = 0;
-
-  // HTTP/2.
-  nghttp2_session* session_ = nullptr;
-  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
-  int goaway_phase_ = 0;  // 1: shutdown notice sent, 2: final GOAWAY sent.
-  int64_t goaway1_ns_ = 0;
-  bool final_goaway_due_ = false;
-  bool h2_failed_ = false;
+  bool protocol_known_ = false;
+  std::unique_ptr<Upstream> upstream_;
+  // The HTTP/1.1 upstream replaced by HTTP/2, kept until the current event
+  // is over (its BeginShutdown may still be on the stack).
+  std::unique_ptr<Upstream> retired_;
 };
 
 }  // namespace faultline::server

@@ -25,6 +25,7 @@
 
 #include "server/connection.h"
 #include "server/event_loop.h"
+#include "server/patterns.h"
 #include "server/probes.h"
 
 namespace faultline::server {
@@ -57,10 +58,10 @@ sigset_t ShutdownSignals(bool with_child) {
   return s;
 }
 
-void PrintListening(const Options& o, int port, int workers) {
-  std::fprintf(stderr,
-               "faultline-server: pattern %s listening on %s:%d (%d workers)\n",
-               o.pattern.c_str(), o.bind.c_str(), port, workers);
+// The readiness line that tests and scripts wait for.
+void PrintListening(const Options& o, int port, const std::string& serving) {
+  std::fprintf(stderr, "faultline-server: pattern %s listening on %s:%d (%s)\n",
+               o.pattern.c_str(), o.bind.c_str(), port, serving.c_str());
 }
 
 void PrintStats(const Stats& st) {
@@ -201,79 +202,128 @@ class ConnThreads {
   Stats stats_;
 };
 
-int RunThreaded(const Options& o, const ServerConfig* cfg,
-                const sigset_t& sigs) {
-  const int n = o.workers;
+// What a threaded pattern sets up before its threads start: the loops (one
+// thread each), an optional worker pool, and, for thread-per-conn, the
+// per-connection threads.
+struct Threaded {
+  Threaded(const Options& opts, const ServerConfig* config)
+      : o(opts), cfg(config), per_conn(config, &completion) {}
+  const Options& o;
+  const ServerConfig* cfg;
+  Completion completion;
+  ConnThreads per_conn;
   std::vector<std::unique_ptr<Loop>> loops;
   std::unique_ptr<WorkerPool> pool;
-  Completion completion;
-  ConnThreads per_conn(cfg, &completion);
   int port = -1;
-  int reported_workers = n;
+  // The parenthesis of the startup line: who serves the connections.
+  std::string serving;
 
-  auto listen_or_fail = [&](bool reuseport, int p) -> int {
-    auto fd = Listen(o.bind, p, reuseport);
+  Loop* AddLoop(WorkerPool* p = nullptr) {
+    loops.push_back(std::make_unique<Loop>(cfg, p));
+    return loops.back().get();
+  }
+  // A listening socket on --bind and `port_arg`; -1 (after saying why) if
+  // it cannot be had.
+  int ListenOn(int port_arg, bool reuseport) {
+    auto fd = Listen(o.bind, port_arg, reuseport);
     if (!fd) {
       std::fprintf(stderr, "faultline-server: %s\n",
                    fd.error().message.c_str());
       return -1;
     }
+    if (port < 0) port = LocalPort(*fd);
     return *fd;
-  };
-
-  const std::string& pat = o.pattern;
-  if (pat == "reuseport") {
-    for (int i = 0; i < n; ++i) {
-      int fd = listen_or_fail(true, i == 0 ? o.port : port);
-      if (fd < 0) return 2;
-      if (i == 0) port = LocalPort(fd);
-      loops.push_back(std::make_unique<Loop>(cfg));
-      loops.back()->AddListener(fd, true, false);
-    }
-  } else {
-    int fd = listen_or_fail(false, o.port);
-    if (fd < 0) return 2;
-    port = LocalPort(fd);
-    if (pat == "event-loop") {
-      reported_workers = 1;
-      loops.push_back(std::make_unique<Loop>(cfg));
-      loops.back()->AddListener(fd, true, false);
-    } else if (pat == "dispatch") {
-      // Reader threads (each an event loop accepting on the one listening
-      // socket) parse requests and hand each to the pool of n workers.
-      pool = std::make_unique<WorkerPool>(n, cfg->resources);
-      auto refs = std::make_shared<std::atomic<int>>(o.readers);
-      for (int i = 0; i < o.readers; ++i) {
-        loops.push_back(std::make_unique<Loop>(cfg, pool.get()));
-        loops.back()->AddListener(fd, true, true, {}, refs);
-      }
-    } else if (pat == "shared-accept") {
-      auto refs = std::make_shared<std::atomic<int>>(n);
-      for (int i = 0; i < n; ++i) {
-        loops.push_back(std::make_unique<Loop>(cfg));
-        loops.back()->AddListener(fd, true, true, {}, refs);
-      }
-    } else if (pat == "acceptor-workers") {
-      auto acceptor = std::make_unique<Loop>(cfg);
-      std::vector<Loop*> workers;
-      for (int i = 0; i < n; ++i) {
-        loops.push_back(std::make_unique<Loop>(cfg));
-        workers.push_back(loops.back().get());
-      }
-      acceptor->AddListener(fd, true, false,
-                            [workers, next = size_t{0}](int c) mutable {
-                              Loop* w = workers[next++ % workers.size()];
-                              int tid = static_cast<int>(gettid());
-                              w->Post([w, c, tid] { w->Adopt(c, tid); });
-                            });
-      loops.push_back(std::move(acceptor));
-    } else if (pat == "thread-per-conn") {
-      reported_workers = 0;
-      loops.push_back(std::make_unique<Loop>(cfg));
-      loops.back()->AddListener(fd, true, false,
-                                [&per_conn](int c) { per_conn.Spawn(c); });
-    }
   }
+};
+
+std::string Workers(int n) { return std::to_string(n) + " workers"; }
+
+// ---- The threaded patterns: each builds its loops and listeners. ----
+// False: cannot listen (already said why; exit code 2).
+
+bool BuildEventLoop(Threaded& t) {
+  int fd = t.ListenOn(t.o.port, false);
+  if (fd < 0) return false;
+  t.AddLoop()->AddListener(fd, true, false);
+  t.serving = Workers(1);
+  return true;
+}
+
+bool BuildAcceptorWorkers(Threaded& t) {
+  int fd = t.ListenOn(t.o.port, false);
+  if (fd < 0) return false;
+  std::vector<Loop*> workers;
+  for (int i = 0; i < t.o.workers; ++i) workers.push_back(t.AddLoop());
+  // The acceptor hands each connection round-robin to a worker's task queue.
+  t.AddLoop()->AddListener(fd, true, false,
+                           [workers, next = size_t{0}](int c) mutable {
+                             Loop* w = workers[next++ % workers.size()];
+                             int tid = static_cast<int>(gettid());
+                             w->Post([w, c, tid] { w->Adopt(c, tid); });
+                           });
+  t.serving = Workers(t.o.workers);
+  return true;
+}
+
+bool BuildDispatch(Threaded& t) {
+  int fd = t.ListenOn(t.o.port, false);
+  if (fd < 0) return false;
+  // Reader threads (each an event loop accepting on the one listening
+  // socket) parse requests and hand each to the pool of n workers.
+  t.pool = std::make_unique<WorkerPool>(t.o.workers, t.cfg->resources);
+  auto refs = std::make_shared<std::atomic<int>>(t.o.readers);
+  for (int i = 0; i < t.o.readers; ++i) {
+    t.AddLoop(t.pool.get())->AddListener(fd, true, true, {}, refs);
+  }
+  t.serving = Workers(t.o.workers);
+  return true;
+}
+
+bool BuildSharedAccept(Threaded& t) {
+  int fd = t.ListenOn(t.o.port, false);
+  if (fd < 0) return false;
+  auto refs = std::make_shared<std::atomic<int>>(t.o.workers);
+  for (int i = 0; i < t.o.workers; ++i) {
+    t.AddLoop()->AddListener(fd, true, true, {}, refs);
+  }
+  t.serving = Workers(t.o.workers);
+  return true;
+}
+
+bool BuildReuseport(Threaded& t) {
+  for (int i = 0; i < t.o.workers; ++i) {
+    int fd = t.ListenOn(i == 0 ? t.o.port : t.port, true);
+    if (fd < 0) return false;
+    t.AddLoop()->AddListener(fd, true, false);
+  }
+  t.serving = Workers(t.o.workers);
+  return true;
+}
+
+bool BuildThreadPerConn(Threaded& t) {
+  int fd = t.ListenOn(t.o.port, false);
+  if (fd < 0) return false;
+  ConnThreads* per_conn = &t.per_conn;
+  t.AddLoop()->AddListener(fd, true, false,
+                           [per_conn](int c) { per_conn->Spawn(c); });
+  t.serving = "1 acceptor, a thread per connection";
+  return true;
+}
+
+// The runner shared by the threaded patterns: builds, starts one thread per
+// loop, waits for the signal, then closes the listeners, drains, and
+// force-closes at the drain timeout.
+int RunThreaded(const Options& o, const ServerConfig* cfg,
+                bool (*build)(Threaded&)) {
+  // Shutdown signals are taken synchronously (sigwaitinfo below), so every
+  // thread blocks them.
+  const sigset_t sigs = ShutdownSignals(false);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  Threaded t(o, cfg);
+  if (!build(t)) return 2;
+  std::vector<std::unique_ptr<Loop>>& loops = t.loops;
+  Completion& completion = t.completion;
+  ConnThreads& per_conn = t.per_conn;
 
   for (auto& l : loops) {
     if (!l->ok()) {
@@ -290,7 +340,7 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
       completion.Done();
     });
   }
-  PrintListening(o, port, reported_workers);
+  PrintListening(o, t.port, t.serving);
 
   int sig = 0;
   while ((sig = sigwaitinfo(&sigs, nullptr)) < 0 && errno == EINTR) {
@@ -340,7 +390,7 @@ int RunThreaded(const Options& o, const ServerConfig* cfg,
   }
   for (auto& t : threads) t.join();
   per_conn.JoinAll();
-  pool.reset();
+  t.pool.reset();
 
   Stats total;
   for (auto& l : loops) total.Add(l->stats());
@@ -416,6 +466,10 @@ class ChildSignals : public Pollable {
 }
 
 int RunPrefork(const Options& o, const ServerConfig* cfg) {
+  // SIGTERM/SIGINT and SIGCHLD are taken with sigwaitinfo here; children
+  // turn them into a signalfd.
+  const sigset_t blocked = ShutdownSignals(true);
+  pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
   auto lfd = Listen(o.bind, o.port, false);
   if (!lfd) {
     std::fprintf(stderr, "faultline-server: %s\n", lfd.error().message.c_str());
@@ -441,7 +495,7 @@ int RunPrefork(const Options& o, const ServerConfig* cfg) {
     pids[i] = pid;
   };
   for (int i = 0; i < n; ++i) spawn(i);
-  PrintListening(o, LocalPort(*lfd), n);
+  PrintListening(o, LocalPort(*lfd), Workers(n));
 
   sigset_t sigs = ShutdownSignals(true);
   int sig = 0;
@@ -512,21 +566,70 @@ int RunPrefork(const Options& o, const ServerConfig* cfg) {
 
 }  // namespace
 
+// ---- The pattern table: the one list of the patterns. ----
+
+namespace {
+
+template <bool (*kBuild)(Threaded&)>
+int RunBuilt(const Options& o, const ServerConfig* cfg) {
+  return RunThreaded(o, cfg, kBuild);
+}
+
+constexpr Pattern kPatterns[] = {
+    {"event-loop", "one thread: one epoll loop accepts and serves everything",
+     RunBuilt<BuildEventLoop>},
+    {"acceptor-workers",
+     "an acceptor loop hands connections round-robin to N loops",
+     RunBuilt<BuildAcceptorWorkers>},
+    {"dispatch",
+     "--readers loops read and write; N pool threads run the requests",
+     RunBuilt<BuildDispatch>},
+    {"shared-accept",
+     "N loops accept on one listening socket (EPOLLEXCLUSIVE)",
+     RunBuilt<BuildSharedAccept>},
+    {"reuseport", "N loops, each with its own SO_REUSEPORT listener",
+     RunBuilt<BuildReuseport>},
+    {"prefork",
+     "N single-threaded processes forked after listen()",
+     RunPrefork},
+    {"thread-per-conn",
+     "an acceptor loop; a thread (and loop) per connection",
+     RunBuilt<BuildThreadPerConn>},
+};
+
+}  // namespace
+
+std::span<const Pattern> Patterns() { return kPatterns; }
+
+const Pattern* FindPattern(std::string_view name) {
+  for (const Pattern& p : kPatterns) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+std::string PatternList() {
+  std::string list;
+  for (const Pattern& p : kPatterns) {
+    if (!list.empty()) list += ", ";
+    list += p.name;
+  }
+  return list;
+}
+
 const std::vector<std::string>& PatternNames() {
-  static const std::vector<std::string> names = {
-      "event-loop", "acceptor-workers", "dispatch",       "shared-accept",
-      "reuseport",  "prefork",          "thread-per-conn"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const Pattern& p : kPatterns) v.emplace_back(p.name);
+    return v;
+  }();
   return names;
 }
 
 Result<void> ValidateOptions(const Options& o) {
-  bool known = false;
-  for (const auto& n : PatternNames()) known |= n == o.pattern;
-  if (!known) {
-    std::string list;
-    for (const auto& n : PatternNames()) list += (list.empty() ? "" : ", ") + n;
-    return Fail(2,
-                "unknown pattern '" + o.pattern + "' (one of: " + list + ")");
+  if (FindPattern(o.pattern) == nullptr) {
+    return Fail(2, "unknown pattern '" + o.pattern + "' (one of: " +
+                       PatternList() + ")");
   }
   if (o.port < 0 || o.port > 65535)
     return Fail(2, "--port must be 0..65535 (0: any free port)");
@@ -547,11 +650,19 @@ Result<void> ValidateOptions(const Options& o) {
 
 Result<Options> ParseArgs(int argc, char** argv) {
   Options o;
+  std::string patterns;
+  for (const Pattern& p : Patterns()) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "  %-17s %.*s\n",
+                  std::string(p.name).c_str(),
+                  static_cast<int>(p.summary.size()), p.summary.data());
+    patterns += line;
+  }
   po::options_description desc(
       "Usage: faultline-server --pattern NAME --port N [options]\n\n"
       "Serves HTTP/1.1 and HTTP/2 (h2c with prior knowledge) on one port.\n"
-      "Patterns: event-loop, acceptor-workers, dispatch, shared-accept,\n"
-      "reuseport, prefork, thread-per-conn (see docs/server.md).\n"
+      "Patterns (N = --workers; see docs/server.md):\n" +
+      patterns +
       "Endpoints: / /alloc?kb=N /file?kb=N /cow?kb=N /stack?kb=N "
       "/sleep?ms=N /echo\n"
       "SIGTERM/SIGINT: graceful shutdown; counters go to stderr as JSON.\n\n"
@@ -561,6 +672,7 @@ Result<Options> ParseArgs(int argc, char** argv) {
       "  curl --http2-prior-knowledge http://127.0.0.1:8080/alloc?kb=64\n\n"
       "Options");
   desc.add_options()("help,h", "show this help")(
+      "list-patterns", "print the pattern names, one per line, and exit")(
       "pattern", po::value<std::string>(&o.pattern), "thread/socket pattern")(
       "port", po::value<int>(&o.port), "TCP port (0: any free port, printed)")(
       "workers", po::value<int>(&o.workers)->default_value(2),
@@ -587,6 +699,11 @@ Result<Options> ParseArgs(int argc, char** argv) {
     std::ostringstream ss;
     ss << desc;
     return Fail(0, ss.str());
+  }
+  if (vm.count("list-patterns")) {
+    std::string names;
+    for (const Pattern& p : Patterns()) names += std::string(p.name) + "\n";
+    return Fail(0, names);
   }
   if (!vm.count("pattern")) return Fail(2, "--pattern is required");
   if (!vm.count("port")) return Fail(2, "--port is required");
@@ -643,12 +760,13 @@ int RunServer(const Options& o) {
   cfg.idle_timeout_ns = SecondsToNs(o.idle_timeout_s);
 
   signal(SIGPIPE, SIG_IGN);
-  // Shutdown signals are taken synchronously (sigwaitinfo in the main
-  // thread, a signalfd in prefork children), so every thread blocks them.
-  sigset_t sigs = ShutdownSignals(o.pattern == "prefork");
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-  if (o.pattern == "prefork") return RunPrefork(o, &cfg);
-  return RunThreaded(o, &cfg, ShutdownSignals(false));
+  const Pattern* pattern = FindPattern(o.pattern);
+  if (pattern == nullptr) {  // ParseArgs/ValidateOptions rule this out.
+    std::fprintf(stderr, "faultline-server: unknown pattern '%s'\n",
+                 o.pattern.c_str());
+    return 2;
+  }
+  return pattern->run(o, &cfg);
 }
 
 }  // namespace faultline::server

@@ -22,15 +22,16 @@ struct Options {
   double idle_timeout_s = 30;
 };
 
-// Names accepted by --pattern, in documentation order.
+// Names accepted by --pattern, in documentation order: the names of
+// Patterns() (server/patterns.h).
 const std::vector<std::string>& PatternNames();
 
 // Checks the options (pattern known, port 0..65535, workers 1..1024,
 // timeouts > 0). The error's exit_code is 2.
 Result<void> ValidateOptions(const Options& opts);
 
-// Parses argv. Returns std::nullopt-like error with exit code 0 for --help
-// (the message is the help text).
+// Parses argv. Returns an error with exit code 0 for --help and
+// --list-patterns (the message is what to print on stdout).
 Result<Options> ParseArgs(int argc, char** argv);
 
 // Serves until SIGTERM/SIGINT, then shuts down gracefully. Returns the exit

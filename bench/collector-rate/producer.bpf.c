@@ -5,40 +5,29 @@
  * bpf_prog_test_run_opts(); each run sends `batches` full
  * struct fl_fault_batch records (FL_BATCH faults each) into faultline's own
  * ring buffer "events" and counts them in faultline's own per-CPU
- * "cpu_stats", exactly like emit_fault() in bpf/faults.bpf.c: one
+ * "cpu_stats", exactly like emit_fault() in bpf/faults.bpf.h: one
  * bpf_ringbuf_output() of a per-CPU batch with BPF_RB_NO_WAKEUP, a failed
  * output adds FL_BATCH to lost_events and 1 to lost_records, a successful
  * one FL_BATCH to recorded_events.
  *
  * The user-space half (producer.cc) points "events" and "cpu_stats" at the
  * running recorder's maps with bpf_map__reuse_fd() before load, so the
- * declarations below only give the types; sizes come from the recorder.
+ * definitions in bpf/common.bpf.h only give the types; sizes come from the
+ * recorder.
  *
  * The fields vary like a fault storm's (see send_batch()): entry times from
  * bpf_ktime_get_ns() once per batch plus 16..47 ns per fault, addresses walking pages through a few
  * regions, a handful of IPs, error codes mostly write|user, latencies
  * spread over ~0.7..1.7 us with a tail, pid/tid of the calling thread.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include "faultline.h"
+/* The recorder's own "events" and "cpu_stats", by the header that defines
+ * them for bpf/*.bpf.c (same types by construction). */
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4096); /* replaced by the recorder's map */
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct fl_cpu_stats);
-} cpu_stats SEC(".maps");
-
 /* The batch being filled (1.5 KiB: too big for the BPF stack), as
- * faults.bpf.c keeps it in its per-CPU "batches" map. Our own map: the
+ * faults.bpf.h keeps it in its per-CPU "batches" map. Our own map: the
  * recorder's partial batches are left alone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -129,7 +118,8 @@ static long send_batch(__u32 index, void *unused)
 	b->hdr.cpu = bpf_get_smp_processor_id();
 	b->hdr.size = sizeof(*b);
 	s = bpf_map_lookup_elem(&cpu_stats, &zero);
-	/* As emit_fault() in bpf/faults.bpf.c. */
+	/* As emit_fault() in bpf/faults.bpf.h (output_counted() does not also
+	 * count into this program's own sent/failed totals). */
 	if (bpf_ringbuf_output(&events, b, sizeof(*b), BPF_RB_NO_WAKEUP)) {
 		if (s) {
 			s->lost_events += FL_BATCH;

@@ -17,7 +17,7 @@ duration=5
 conns=50
 rounds=3
 streams=10
-patterns="event-loop acceptor-workers dispatch shared-accept reuseport prefork thread-per-conn"
+patterns=""  # default: every pattern, as `faultline-server --list-patterns` says
 while getopts "w:d:c:r:p:m:h" opt; do
   case $opt in
     w) workers=$OPTARG ;;
@@ -37,6 +37,7 @@ for tool in wrk h2load nginx; do
   command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 2; }
 done
 [[ -x $server_bin ]] || { echo "run.sh: $server_bin is not built" >&2; exit 2; }
+[[ -n $patterns ]] || patterns=$("$server_bin" --list-patterns | tr '\n' ' ')
 (( duration > 0 && duration <= 120 )) || { echo "run.sh: -d must be 1..120" >&2; exit 2; }
 (( rounds > 0 && rounds <= 20 )) || { echo "run.sh: -r must be 1..20" >&2; exit 2; }
 

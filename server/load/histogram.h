@@ -1,4 +1,5 @@
-// A log-linear latency histogram in the manner of HdrHistogram.
+// The load generator's latency histogram: the one log-linear histogram
+// (common/histogram.h) at 64-bit values and 7 sub-bucket bits.
 //
 // Values below 2^kSubBucketBits are stored exactly. A larger value v with
 // 2^e <= v < 2^(e+1) falls in one of 2^kSubBucketBits equal sub-buckets of
@@ -9,44 +10,38 @@
 // min, max, count and sum are exact.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+
+#include "common/histogram.h"
 
 namespace faultline::load {
 
-class Histogram {
+class Histogram : public LogLinearHistogram<64, 7> {
  public:
-  static constexpr int kSubBucketBits = 7;
-  static constexpr uint64_t kSubBuckets = uint64_t{1} << kSubBucketBits;
+  using Base = LogLinearHistogram<64, 7>;
+  static constexpr int kSubBucketBits = kSubBits;
+  static constexpr uint64_t kSubBuckets = kSub;
 
-  Histogram();
-
-  void Record(uint64_t value);
-  void Merge(const Histogram& other);
-
-  uint64_t count() const { return count_; }
-  uint64_t min() const { return count_ ? min_ : 0; }
-  uint64_t max() const { return max_; }
-  uint64_t sum() const { return sum_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / count_ : 0; }
+  void Record(uint64_t value) { Add(value); }
+  void Merge(const Histogram& other) { Base::Merge(other); }
 
   // The nearest-rank percentile: the smallest recorded value (within the
   // error bound above) such that at least p percent of the values are <= it.
   // p in [0, 100]; 0 values recorded gives 0.
-  uint64_t Percentile(double p) const;
+  uint64_t Percentile(double p) const {
+    return Base::Percentile(std::clamp(p, 0.0, 100.0) / 100.0);
+  }
 
   // Bucket index of a value and the largest value of a bucket (exposed for
   // tests of the error bound).
-  static size_t BucketIndex(uint64_t value);
-  static uint64_t BucketUpperBound(size_t index);
-
- private:
-  std::vector<uint64_t> counts_;
-  uint64_t count_ = 0;
-  uint64_t min_ = 0;
-  uint64_t max_ = 0;
-  uint64_t sum_ = 0;
+  static size_t BucketIndex(uint64_t value) {
+    return static_cast<size_t>(BucketOf(value));
+  }
+  static uint64_t BucketUpperBound(size_t index) {
+    return BucketHigh(static_cast<int>(index));
+  }
 };
 
 }  // namespace faultline::load

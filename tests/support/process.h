@@ -2,7 +2,8 @@
 // long-lived children such as faultline-server (Child), plus small
 // environment probes. Every child gets its own process group, so that a test
 // that fails or times out takes the whole tree down with it (prefork
-// workers, shells and their children).
+// workers, shells and their children). Child and Run are
+// common/child_process.h (shared with `faultline demo`) with pipes.
 #ifndef FAULTLINE_TESTS_SUPPORT_PROCESS_H_
 #define FAULTLINE_TESTS_SUPPORT_PROCESS_H_
 

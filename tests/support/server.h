@@ -9,16 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "server/server.h"
 #include "tests/support/process.h"
 
 namespace faultline::testing {
 
-// The seven --pattern values of faultline-server (SPEC section 2).
+// The seven --pattern values of faultline-server (SPEC section 2), read
+// from the server's pattern table (server/patterns.h).
 inline const std::vector<std::string>& ServerPatterns() {
-  static const std::vector<std::string> kPatterns = {
-      "event-loop", "acceptor-workers", "dispatch",       "shared-accept",
-      "reuseport",  "prefork",          "thread-per-conn"};
-  return kPatterns;
+  return faultline::server::PatternNames();
 }
 
 // "acceptor-workers" -> "acceptor_workers" (gtest parameter names).

@@ -28,6 +28,7 @@
 #include <tuple>
 
 #include "tests/support/process.h"
+#include "tests/support/server.h"
 
 namespace faultline {
 namespace {
@@ -171,9 +172,7 @@ std::string PatternName(const ::testing::TestParamInfo<std::string>& info) {
   return name;
 }
 
-const auto kPatterns = ::testing::Values("event-loop", "acceptor-workers", "dispatch",
-                                         "shared-accept", "reuseport", "prefork",
-                                         "thread-per-conn");
+const auto kPatterns = ::testing::ValuesIn(testing::ServerPatterns());
 
 INSTANTIATE_TEST_SUITE_P(H2, LoadServerShutdownTest,
                          ::testing::Combine(kPatterns, ::testing::Values("h2")), ParamName);

@@ -65,6 +65,9 @@ class RecordCliTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  // Skips the test when BPF cannot load here. GTEST_SKIP() returns from
+  // this helper only: every caller follows it with
+  // `if (IsSkipped()) return;`.
   void NeedRoot() {
     if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
@@ -137,6 +140,7 @@ TEST_F(RecordCliTest, NotRootExitsTwo) {
 // so that hiding BTF or unmounting tracefs there leaves the machine alone.
 TEST_F(RecordCliTest, NoBtfExitsTwo) {
   NeedRoot();
+  if (IsSkipped()) return;
   if (!ft::HaveCommand("unshare")) GTEST_SKIP() << "no unshare";
   // An empty tmpfs over /sys/kernel/btf: no vmlinux.
   ft::RunResult r = ft::Run(
@@ -154,6 +158,7 @@ TEST_F(RecordCliTest, NoBtfExitsTwo) {
 
 TEST_F(RecordCliTest, MountsTracefsWhenMissing) {
   NeedRoot();
+  if (IsSkipped()) return;
   if (!ft::HaveCommand("unshare")) GTEST_SKIP() << "no unshare";
   // tracefs unmounted (as on a fresh machine): faultline mounts it, records,
   // and the mount is there afterwards (in that namespace).
@@ -173,6 +178,7 @@ TEST_F(RecordCliTest, MountsTracefsWhenMissing) {
 
 TEST_F(RecordCliTest, TracefsThatCannotBeMountedExitsTwo) {
   NeedRoot();
+  if (IsSkipped()) return;
   if (!ft::HaveCommand("unshare") || !ft::HaveCommand("setpriv")) {
     GTEST_SKIP() << "no unshare or setpriv";
   }
@@ -193,6 +199,7 @@ TEST_F(RecordCliTest, TracefsThatCannotBeMountedExitsTwo) {
 
 TEST_F(RecordCliTest, DeadPidExitsTwo) {
   NeedRoot();
+  if (IsSkipped()) return;
   ft::RunResult gone = ft::Run({"sh", "-c", "echo $$"});
   ASSERT_EQ(gone.exit_code, 0);
   std::string pid = gone.out.substr(0, gone.out.find('\n'));
@@ -207,6 +214,7 @@ TEST_F(RecordCliTest, DeadPidExitsTwo) {
 
 TEST_F(RecordCliTest, UnwritableOutputExitsTwoAndDoesNotRunTheCommand) {
   NeedRoot();
+  if (IsSkipped()) return;
   std::string marker = (dir_ / "ran").string();
   ft::RunResult r = ft::Run({Faultline(), "record", "-o",
                              (dir_ / "no-such-dir" / "t.flt").string(), "--",
@@ -220,6 +228,7 @@ TEST_F(RecordCliTest, UnwritableOutputExitsTwoAndDoesNotRunTheCommand) {
 
 TEST_F(RecordCliTest, CommandNotFoundExits127) {
   NeedRoot();
+  if (IsSkipped()) return;
   ft::RunResult r = ft::Run(
       {Faultline(), "record", "-o", Trace(), "--", "no-such-command-xyz"},
       seconds(20));
@@ -229,6 +238,7 @@ TEST_F(RecordCliTest, CommandNotFoundExits127) {
 
 TEST_F(RecordCliTest, ExitCodeAndOutputPassThrough) {
   NeedRoot();
+  if (IsSkipped()) return;
   ft::RunResult r = ft::Run({Faultline(), "record", "-o", Trace(), "--", "sh",
                              "-c", "echo to-stdout; echo to-stderr >&2; "
                                    "exit 7"},
@@ -249,6 +259,7 @@ TEST_F(RecordCliTest, ExitCodeAndOutputPassThrough) {
 
 TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
   NeedRoot();
+  if (IsSkipped()) return;
   // The target waits for the recorder's start line, then forks a helper.
   std::string go = (dir_ / "go").string();
   ft::Child target = ft::Child::Spawn(
@@ -286,6 +297,7 @@ TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
 
 TEST_F(RecordCliTest, SigkillLeavesNoProgramsAndAReadableTrace) {
   NeedRoot();
+  if (IsSkipped()) return;
   ft::Child rec = ft::Child::Spawn(
       {Faultline(), "record", "-o", Trace(), "--", "sh", "-c",
        ft::BuildPath("tests/helpers/touch") + " anon 5000; sleep 60"});

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/fault_analysis.h"
+#include "analyzer/analysis.h"
+#include "analyzer/render_json.h"
 #include "analyzer/synthetic.h"
 #include "trace/reader.h"
 #include "trace/writer.h"
@@ -29,28 +30,45 @@ constexpr uint64_t kHeap = 0x00600000, kAnon = 0x7f0000000000,
 class Builder {
  public:
   explicit Builder(trace::TraceWriter& w) : w_(w) {}
+  // Faults go into a per-CPU batch, sent when full or before that CPU's
+  // munmap/mremap/brk/mprotect/fork/exec/exit record, and at the end
+  // (Flush), as the kernel and the collector do: FL_EV_FAULT_BATCH only.
   void Fault(uint32_t pid, uint32_t tid, uint64_t addr, uint16_t ec,
              uint8_t outcome, uint32_t lat, uint8_t flags = 0,
-             uint64_t ip = kText + 0x10) {
-    fl_fault f;
-    std::memset(&f, 0, sizeof f);
+             uint64_t ip = kText + 0x10, uint16_t cpu = 0) {
+    fl_fault_batch& b = batch_[cpu];
     ts_ += 1000;
-    f.hdr = {ts_, FL_EV_FAULT, 0, sizeof f};
-    f.f.ts_ns = ts_;
-    f.f.address = addr;
-    f.f.ip = ip;
-    f.f.pid = pid;
-    f.f.tid = tid;
-    f.f.latency_ns = outcome == FL_FAULT_INCOMPLETE ? 0 : lat;
-    f.f.stack_id = -1;
-    f.f.error_code = ec;
-    f.f.outcome = outcome;
-    f.f.flags = flags;
-    ASSERT_TRUE(w_.AddRecord(&f, sizeof f));
+    fl_fault_slim& f = b.faults[b.count++];
+    std::memset(&f, 0, sizeof f);
+    f.ts_ns = ts_;
+    f.address = addr;
+    f.ip = ip;
+    f.pid = pid;
+    f.tid = tid;
+    f.latency_ns = outcome == FL_FAULT_INCOMPLETE ? 0 : lat;
+    f.stack_id = -1;
+    f.error_code = ec;
+    f.outcome = outcome;
+    f.flags = flags;
+    if (b.count == FL_BATCH) SendBatch(cpu);
+  }
+  void SendBatch(uint16_t cpu) {
+    fl_fault_batch& b = batch_[cpu];
+    if (b.count == 0) return;
+    b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu,
+             static_cast<uint32_t>(offsetof(fl_fault_batch, faults) +
+                                   b.count * sizeof(fl_fault_slim))};
+    ASSERT_TRUE(w_.AddRecord(&b, b.hdr.size));
+    b.count = 0;
+  }
+  // The collector's last step: the partial batches left in the map.
+  void Flush() {
+    for (uint16_t c = 0; c < kCpus; ++c) SendBatch(c);
   }
   void Mmap(uint16_t type, uint32_t pid, uint64_t start, uint64_t len,
             uint32_t prot, uint32_t flags, int fd, const char* path,
             uint64_t pgoff = 0, uint64_t aux = 0) {
+    if (type != FL_EV_MMAP) SendBatch(0);
     fl_mmap m;
     std::memset(&m, 0, sizeof m);
     ts_ += 1000;
@@ -69,6 +87,7 @@ class Builder {
   }
   void Task(uint16_t type, uint32_t pid, uint32_t tid, uint32_t ppid,
             uint32_t is_thread, const char* comm, const char* path = "") {
+    SendBatch(0);
     fl_task t;
     std::memset(&t, 0, sizeof t);
     ts_ += 1000;
@@ -97,21 +116,22 @@ class Builder {
   }
 
  private:
+  static constexpr uint16_t kCpus = 2;
   trace::TraceWriter& w_;
   uint64_t ts_ = 1000000;
+  fl_fault_batch batch_[kCpus] = {};
 };
 
 constexpr uint16_t U = FL_PF_USER, W = FL_PF_WRITE, P = FL_PF_PROT;
 constexpr uint8_t kMin = FL_FAULT_MINOR, kMaj = FL_FAULT_MAJOR,
                   kInc = FL_FAULT_INCOMPLETE;
 
-Json Analyse(const std::string& path, trace::ReadStats* stats_out = nullptr) {
+Json Analyse(const std::string& path, SessionOptions so = {}) {
   auto r = trace::TraceReader::Open(path);
   EXPECT_TRUE(r.has_value());
-  FaultAnalysis a((*r)->header());
-  EXPECT_TRUE((*r)->ReadAll(a));
-  if (stats_out) *stats_out = (*r)->stats();
-  return a.ToJson((*r)->stats(), nullptr);
+  auto m = AnalyzeTrace(**r, nullptr, nullptr, {}, so);
+  EXPECT_TRUE(m.has_value());
+  return ToJson(*m);
 }
 
 class AnalyzerTest : public ::testing::Test {
@@ -138,6 +158,7 @@ class AnalyzerTest : public ::testing::Test {
     ASSERT_TRUE(w_->AddMapping(kPid, kStack, kStack + 0x21000, 0, 3, "[stack]", 0));
   }
   Json Finish(std::vector<trace::CpuCounts> counts = {{100, 2}, {50, 5}}) {
+    b_->Flush();
     EXPECT_TRUE(w_->Finish(counts));
     return Analyse(path_);
   }
@@ -321,29 +342,67 @@ TEST_F(AnalyzerTest, SnapshotWrittenAfterEarlierEventsOfTheSameFlushWins) {
   EXPECT_FALSE(saw_old);
 }
 
-// A fault that reaches the analyzer after the munmap of its page (it waited
-// in another CPU's partial batch) but happened before it is still booked on
-// the unmapped mapping; a fault after the munmap is not.
+// A fault that reaches the trace after the munmap of its page (it waited
+// in CPU 1's partial batch, which the collector writes at the end, while
+// its thread went on to munmap on CPU 0) but happened before it is booked
+// on the unmapped mapping; a fault after the munmap is not. With the
+// reorder window it is simply delivered before the munmap; without one
+// (window 0: file order) it arrives late and the retired mapping is found.
 TEST_F(AnalyzerTest, LateFaultFindsTheMappingUnmappedAfterIt) {
   Builder& b = *b_;
   b.Mmap(FL_EV_MMAP, kPid, kAnon, 0x10000, 3, 0x22, -1, "");  // ts 1001000
+  b.SetTime(1005000);
+  b.Fault(kPid, kPid, kAnon + 0x2000, U | W, kMin, 1000, 0, kText + 0x10,
+          1);  // ts 1006000 on CPU 1: reaches the file last
   b.SetTime(1010000);
   b.Mmap(FL_EV_MUNMAP, kPid, kAnon, 0x10000, 0, 0, -1, "");  // ts 1011000
-  b.SetTime(1005000);
-  b.Fault(kPid, kPid, kAnon + 0x2000, U | W, kMin, 1000);  // ts 1006000: late
   b.SetTime(1020000);
   b.Fault(kPid, kPid, kAnon + 0x3000, U | W, kInc, 0);  // after: SIGSEGV
-  Json j = Finish();
-  const Json& f = j["faults"];
-  EXPECT_EQ(f["by_kind"]["anon_first_touch"], 1);
-  EXPECT_EQ(f["by_kind"]["permission"], 1);
-  bool anon = false, unknown = false;
-  for (const Json& m : f["mappings"]) {
-    anon |= m["name"] == "[anon]" && m["faults"] == 1;
-    unknown |= m["name"] == "[unknown]" && m["faults"] == 1;
+  b_->Flush();
+  ASSERT_TRUE(w_->Finish(std::vector<trace::CpuCounts>{{2, 0}, {1, 0}}));
+  SessionOptions file_order;
+  file_order.window_ns = 0;
+  file_order.max_pending = 1;
+  for (const SessionOptions& so : {SessionOptions{}, file_order}) {
+    Json j = Analyse(path_, so);
+    const Json& f = j["faults"];
+    EXPECT_EQ(f["by_kind"]["anon_first_touch"], 1);
+    EXPECT_EQ(f["by_kind"]["permission"], 1);
+    bool anon = false, unknown = false;
+    for (const Json& m : f["mappings"]) {
+      anon |= m["name"] == "[anon]" && m["faults"] == 1;
+      unknown |= m["name"] == "[unknown]" && m["faults"] == 1;
+    }
+    EXPECT_TRUE(anon);
+    EXPECT_TRUE(unknown);
+    EXPECT_EQ(j["trace"]["late_events"], so.window_ns == 0 ? 1 : 0);
   }
-  EXPECT_TRUE(anon);
-  EXPECT_TRUE(unknown);
+}
+
+// The case the retired mappings cannot mend and the reorder window does:
+// the address is mapped anew (a file) before the late fault reaches the
+// trace. In time order the fault meets the anonymous mapping it hit; in
+// file order it would be booked on the file.
+TEST_F(AnalyzerTest, ReorderWindowBooksAFaultOnTheMappingOfItsTime) {
+  Builder& b = *b_;
+  b.Mmap(FL_EV_MMAP, kPid, kAnon, 0x10000, 3, 0x22, -1, "");
+  b.Fault(kPid, kPid + 1, kAnon, U, kMin, 1000, 0, kText + 0x10, 1);
+  b.Mmap(FL_EV_MUNMAP, kPid, kAnon, 0x10000, 0, 0, -1, "");
+  b.Mmap(FL_EV_MMAP, kPid, kAnon, 0x10000, 1, 0x02, 3, "/data/new");
+  b.Fault(kPid, kPid, kAnon + 0x1000, U, kMin, 700);
+  b_->Flush();
+  ASSERT_TRUE(w_->Finish(std::vector<trace::CpuCounts>{{4, 0}, {1, 0}}));
+  Json j = Analyse(path_);
+  EXPECT_EQ(j["faults"]["by_kind"]["anon_first_touch"], 1);
+  EXPECT_EQ(j["faults"]["by_kind"]["file"], 1);
+  EXPECT_EQ(j["trace"]["late_events"], 0);
+  SessionOptions file_order;
+  file_order.window_ns = 0;
+  file_order.max_pending = 1;
+  Json fo = Analyse(path_, file_order);
+  EXPECT_EQ(fo["faults"]["by_kind"]["anon_first_touch"], 0);
+  EXPECT_EQ(fo["faults"]["by_kind"]["file"], 2);
+  EXPECT_EQ(fo["trace"]["late_events"], 1);
 }
 
 // TLB flushes by reason; a switch between address spaces (reason 0, in

@@ -1,5 +1,7 @@
 // /proc parsers of the collector: maps lines, status PPid, CapEff bits.
 #include <sys/mman.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -68,6 +70,54 @@ TEST(CollectorProc, CapabilityBits) {
   EXPECT_TRUE(HasCapability("CapEff:\t000000c000000000\n", 39));
   EXPECT_TRUE(HasCapability("CapEff:\t000000c000000000\n", 38));
   EXPECT_FALSE(HasCapability("no caps line", 21));
+}
+
+
+// -p: descendants of the targets, at any depth, not the targets themselves.
+TEST(CollectorProc, NewDescendantsWalksEveryGeneration) {
+  // 1 -> 10 -> {11, 12}; 11 -> 13; 20 unrelated -> 21; 12 -> 14
+  std::vector<std::pair<uint32_t, uint32_t>> table = {
+      {10, 1}, {11, 10}, {12, 10}, {13, 11}, {14, 12}, {20, 1}, {21, 20}};
+  EXPECT_EQ(NewDescendants(table, {10}),
+            (std::vector<uint32_t>{11, 12, 13, 14}));
+  // Already known descendants are not new; their children are.
+  EXPECT_EQ(NewDescendants(table, {10, 11}),
+            (std::vector<uint32_t>{12, 13, 14}));
+  EXPECT_EQ(NewDescendants(table, {13}),
+            std::vector<uint32_t>{});
+  EXPECT_EQ(NewDescendants(table, {20, 12}),
+            (std::vector<uint32_t>{14, 21}));
+  // A self-parented entry (pid 1's ppid 0 is left out by ReadPpidTable;
+  // a cycle must not loop).
+  EXPECT_EQ(NewDescendants({{5, 5}, {6, 5}, {5, 6}},
+                                                 {5}),
+            (std::vector<uint32_t>{6}));
+}
+
+TEST(CollectorProc, PpidTableHasThisProcessAndItsChild) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  auto table = ReadPpidTable();
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  bool self = false, kid = false;
+  for (const auto& [pid, ppid] : table) {
+    if (pid == static_cast<uint32_t>(getpid())) {
+      self = ppid == static_cast<uint32_t>(getppid());
+    }
+    if (pid == static_cast<uint32_t>(child)) {
+      kid = ppid == static_cast<uint32_t>(getpid());
+    }
+  }
+  EXPECT_TRUE(self);
+  EXPECT_TRUE(kid);
+  EXPECT_EQ(NewDescendants(
+                table, {static_cast<uint32_t>(getpid())}),
+            std::vector<uint32_t>{static_cast<uint32_t>(child)});
 }
 
 }  // namespace

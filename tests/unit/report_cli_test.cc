@@ -158,6 +158,7 @@ TEST_F(ReportTest, TruncatedTraceReportsWhatWasReadWithAWarning) {
   auto j = nlohmann::json::parse(Slurp(out));
   EXPECT_EQ(j["trace"]["truncated"], true);
   EXPECT_EQ(j["trace"]["lost_events_known"], false);
+  EXPECT_TRUE(j["trace"]["lost_events"].is_null()) << "unknown, never 0";
   EXPECT_EQ(j["faults"]["total"], 3000);  // only the footer was cut
 }
 
@@ -181,17 +182,68 @@ TEST_F(ReportTest, NamesThatAreNotUtf8StillGiveValidJson) {
   auto w = trace::TraceWriter::Create(path, {});
   ASSERT_TRUE(w.has_value());
   ASSERT_TRUE((*w)->AddProcess(9, 1, "bad\xff\xfe", "/bin/\xc3"));
-  fl_fault f{};
-  f.hdr = {10, FL_EV_FAULT, 0, sizeof f};
-  f.f.pid = f.f.tid = 9;
-  f.f.outcome = FL_FAULT_MINOR;
-  ASSERT_TRUE((*w)->AddRecord(&f, sizeof f));
+  fl_fault_batch b{};
+  b.count = 1;
+  b.faults[0].ts_ns = 10;
+  b.faults[0].pid = b.faults[0].tid = 9;
+  b.faults[0].outcome = FL_FAULT_MINOR;
+  b.hdr = {10, FL_EV_FAULT_BATCH, 0,
+           static_cast<uint32_t>(offsetof(fl_fault_batch, faults) + sizeof(fl_fault_slim))};
+  ASSERT_TRUE((*w)->AddRecord(&b, b.hdr.size));
   ASSERT_TRUE((*w)->Finish(std::vector<trace::CpuCounts>{}));
   const std::string out = dir_.File("utf.json");
   RunResult r = Report({path, "--format", "json", "-o", out});
   ASSERT_EQ(r.code, 0) << r.err;
   auto j = nlohmann::json::parse(Slurp(out));
   EXPECT_EQ(j["faults"]["processes"][0]["comm"], "bad\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+// The footer's named counters reach the report, and a recorder that could
+// not read the kernel's counters gives "unknown", never 0 lost.
+TEST_F(ReportTest, FooterCountersAndUnknownLoss) {
+  const std::string path = dir_.File("stats.flt");
+  trace::TraceMeta meta;
+  meta.ncpus = 2;
+  auto w = trace::TraceWriter::Create(path, meta);
+  ASSERT_TRUE(w.has_value());
+  trace::FooterData fd;
+  fd.per_cpu = {{0, 0}, {0, 0}};
+  fd.stats_known = false;
+  fd.counters = {{"unpaired", 3}, {"summary_full", 1}, {"stack_errors", 0}};
+  ASSERT_TRUE((*w)->Finish(fd));
+  const std::string out = dir_.File("stats.json");
+  RunResult r = Report({path, "--format", "json", "-o", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(Slurp(out));
+  EXPECT_TRUE(j["trace"]["lost_events"].is_null());
+  EXPECT_EQ(j["trace"]["lost_events_known"], false);
+  EXPECT_EQ(j["trace"]["counters"]["unpaired"], 3);
+  EXPECT_EQ(j["trace"]["counters"]["summary_full"], 1);
+  EXPECT_EQ(j["trace"]["counters"]["stack_errors"], 0);
+  EXPECT_EQ(j["trace"]["counters"].size(), 3u);
+  const std::string txt = dir_.File("stats.txt");
+  r = Report({path, "-o", txt});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string text = Slurp(txt);
+  EXPECT_NE(text.find("events: 0 read, lost unknown"), std::string::npos) << text;
+  EXPECT_EQ(text.find(" 0 lost"), std::string::npos) << text;
+  EXPECT_NE(text.find("counters: unpaired 3, summary_full 1, stack_errors 0"),
+            std::string::npos)
+      << text;
+
+  // Known stats: a number, and the same counters.
+  const std::string known = dir_.File("known.flt");
+  auto w2 = trace::TraceWriter::Create(known, meta);
+  ASSERT_TRUE(w2.has_value());
+  fd.per_cpu = {{10, 4}, {5, 1}};
+  fd.stats_known = true;
+  ASSERT_TRUE((*w2)->Finish(fd));
+  r = Report({known, "--format", "json", "-o", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  j = nlohmann::json::parse(Slurp(out));
+  EXPECT_EQ(j["trace"]["lost_events"], 5);
+  EXPECT_EQ(j["trace"]["lost_events_known"], true);
+  EXPECT_EQ(j["trace"]["counters"]["unpaired"], 3);
 }
 
 }  // namespace

@@ -38,10 +38,11 @@ class ServerProcess {
     std::smatch m;
     static const std::regex kListening(
         "faultline-server: pattern \\S+ listening on 127\\.0\\.0\\.1:(\\d+) "
-        "\\((\\d+) workers\\)");
+        "\\(([^)]+)\\)");
     while (ReadMore(5000)) {
       if (std::regex_search(log_, m, kListening)) {
         port_ = std::stoi(m[1]);
+        serving_ = m[2];
         break;
       }
     }
@@ -54,6 +55,8 @@ class ServerProcess {
     if (err_fd_ >= 0) close(err_fd_);
   }
   int port() const { return port_; }
+  // The parenthesis of the startup line: who serves the connections.
+  const std::string& serving() const { return serving_; }
   void Signal(int sig) { kill(pid_, sig); }
   // SIGTERM, then waits for exit; returns the exit code (-1: signal/timeout).
   int Terminate(int timeout_ms = 10000) {
@@ -96,6 +99,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int err_fd_ = -1;
   int port_ = -1;
+  std::string serving_;
   bool exited_ = false;
   std::string log_;
 };
@@ -109,6 +113,8 @@ TEST_P(PatternTest, ServesBothProtocolsAndDrainsOnSigterm) {
   o.workers = 2;
   ServerProcess srv(o);
   ASSERT_GT(srv.port(), 0) << srv.log();
+  // The startup line says what serves the connections, never "0 workers".
+  EXPECT_NE(srv.serving(), "0 workers") << srv.log();
 
   // HTTP/1.1: two requests on one keep-alive connection.
   int c1 = Connect(srv.port());

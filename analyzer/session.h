@@ -1,0 +1,203 @@
+// Session: one read of a trace feeds several analyses in timestamp order
+// (perf's session + ordered_events).
+//
+// The reader hands records over in file order, which is not time order: the
+// kernel sends a CPU's completed faults in batches of up to FL_BATCH (32)
+// when the batch is full, and flushes a partial batch only before that
+// CPU's own munmap/mremap/brk/mprotect/fork/exec/exit records (the
+// collector adds the last partial batches after it detached the programs).
+// Another CPU's partial batch can therefore reach the file after later
+// records. The session copies every record out of the reader's block buffer
+// into one queue per CPU (records of one CPU arrive in time order; a rare
+// inversion is sorted into place), merges the queues, and delivers a record
+// to the visitors once it is outside the reorder window:
+//
+//   - time: its ts_ns is at least `window_ns` older than the newest
+//     timestamp read so far (default 1 s: a partial batch of a CPU that
+//     went idle reaches the file with the collector's next flush, about
+//     once a second), or
+//   - count: more than `max_pending` records are held (default 262144;
+//     a held record is 64 bytes plus its strings, so at most ~16 MiB plus
+//     the paths of held mmap/exec records). This is the memory bound.
+//
+// A record that arrives older than one already delivered came later than
+// the window allows: it is delivered at once (never dropped) and counted in
+// stats().late; its lateness goes to stats().max_late_ns.
+//
+// Metadata (processes, threads, /proc maps lines, stacks, --summary
+// aggregates) has no timestamp of its own in the stream: it is ordered at
+// the newest event timestamp read before it, so it stays after every event
+// that preceded it in the file and before every later event that is not
+// older (the writer puts a flush's metadata before that flush's events).
+// The footer is delivered last. Warnings go to the visitors at once.
+//
+// Visitors are called in the order they were added, each record to all of
+// them before the next record: add the shared tables (Names,
+// AddressTracker) first so that the analyses after them see the state as
+// of that record.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "trace/reader.h"
+
+namespace faultline::analyzer {
+
+struct SessionOptions {
+  uint64_t window_ns = 1000000000;  // 1 s
+  size_t max_pending = size_t{1} << 18;
+};
+
+struct SessionStats {
+  uint64_t delivered = 0;    // records (events and metadata) delivered
+  uint64_t late = 0;         // events that arrived after the window closed
+  uint64_t max_late_ns = 0;  // the latest of them: delivered ts - its ts
+  uint64_t max_held = 0;     // most records held at once
+};
+
+// Which callbacks a visitor wants (Session::Add); records of other types
+// are not offered to it, which keeps the fault path to the visitors that
+// use faults.
+enum Wants : uint32_t {
+  kWantFault = 1u << 0,
+  kWantMmap = 1u << 1,
+  kWantTask = 1u << 2,
+  kWantTlb = 1u << 3,
+  kWantOpaque = 1u << 4,
+  kWantMetadata = 1u << 5,  // process, thread, mapping, stack, summary
+  kWantFooter = 1u << 6,
+  kWantWarning = 1u << 7,
+  kWantAll = 0xffffffffu,
+};
+
+class Session : public trace::TraceVisitor {
+ public:
+  explicit Session(SessionOptions options = {});
+  ~Session() override;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Not owned; must outlive Run(). Called in the order added.
+  void Add(trace::TraceVisitor* v, uint32_t wants = kWantAll);
+
+  // Reads the whole trace through the window and delivers everything.
+  Result<void> Run(trace::TraceReader& reader);
+  // Delivers every held record, then the footer (if one was read). Run()
+  // calls it; use it after feeding the On* callbacks by hand (tests).
+  void Finish();
+
+  const SessionStats& stats() const { return stats_; }
+  const SessionOptions& options() const { return options_; }
+
+  // TraceVisitor: the records as the reader decodes them.
+  void OnFault(const trace::FaultEvent& f) override;
+  void OnMmap(const trace::MmapEvent& m) override;
+  void OnTask(const trace::TaskEvent& t) override;
+  void OnTlb(const trace::TlbEvent& t) override;
+  void OnOpaque(const trace::OpaqueEvent& o) override;
+  void OnProcess(const trace::ProcessInfo& p) override;
+  void OnThread(const trace::ThreadInfo& t) override;
+  void OnMapping(const trace::MappingInfo& m) override;
+  void OnStack(const trace::StackInfo& s) override;
+  void OnSummary(const trace::SummaryInfo& s) override;
+  void OnFooter(const trace::Footer& f) override;
+  void OnWarning(std::string_view msg) override;
+
+  // A record that is not a fault, copied out of the reader's buffer.
+  struct Owned {
+    virtual ~Owned() = default;
+    virtual void Deliver(Session& s) = 0;
+  };
+
+ private:
+  struct Item {
+    trace::FaultEvent fault;  // a fault; otherwise only fault.ts_ns (key)
+    uint64_t seq = 0;         // arrival order, breaks ties between queues
+    std::unique_ptr<Owned> other;  // non-null: not a fault
+  };
+  // A growable ring of items in time order.
+  class Queue {
+   public:
+    bool empty() const { return head_ == tail_; }
+    size_t size() const { return tail_ - head_; }
+    Item& front() { return items_[head_ & mask_]; }
+    const Item& back() const { return items_[(tail_ - 1) & mask_]; }
+    Item& PushBack();
+    // Inserts in ts order (for the rare record older than the queue's back).
+    Item& InsertSorted(uint64_t ts);
+    void PopFront() {
+      items_[head_ & mask_].other.reset();
+      ++head_;
+    }
+
+   private:
+    void Grow();
+    std::vector<Item> items_;
+    size_t mask_ = 0;
+    size_t head_ = 0, tail_ = 0;
+  };
+
+  Item* Hold(uint16_t queue, uint64_t ts);
+  void HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o);
+  void HoldMetadata(std::unique_ptr<Owned> o);
+  void Release(bool all);
+  void Deliver(Item& it);
+  void DeliverFault(const trace::FaultEvent& f) {
+    for (trace::TraceVisitor* v : fault_) v->OnFault(f);
+  }
+
+ public:
+  // Delivery to the visitors that want each type (used by Owned records).
+  void EmitMmap(const trace::MmapEvent& m) {
+    for (trace::TraceVisitor* v : mmap_) v->OnMmap(m);
+  }
+  void EmitTask(const trace::TaskEvent& t) {
+    for (trace::TraceVisitor* v : task_) v->OnTask(t);
+  }
+  void EmitTlb(const trace::TlbEvent& t) {
+    for (trace::TraceVisitor* v : tlb_) v->OnTlb(t);
+  }
+  void EmitOpaque(const trace::OpaqueEvent& o) {
+    for (trace::TraceVisitor* v : opaque_) v->OnOpaque(o);
+  }
+  void EmitProcess(const trace::ProcessInfo& p) {
+    for (trace::TraceVisitor* v : meta_) v->OnProcess(p);
+  }
+  void EmitThread(const trace::ThreadInfo& t) {
+    for (trace::TraceVisitor* v : meta_) v->OnThread(t);
+  }
+  void EmitMapping(const trace::MappingInfo& m) {
+    for (trace::TraceVisitor* v : meta_) v->OnMapping(m);
+  }
+  void EmitStack(const trace::StackInfo& s) {
+    for (trace::TraceVisitor* v : meta_) v->OnStack(s);
+  }
+  void EmitSummary(const trace::SummaryInfo& s) {
+    for (trace::TraceVisitor* v : meta_) v->OnSummary(s);
+  }
+
+ private:
+  SessionOptions options_;
+  SessionStats stats_;
+  std::vector<trace::TraceVisitor*> fault_, mmap_, task_, tlb_, opaque_,
+      meta_, footer_visitors_, warning_;
+
+  // queues_[0]: metadata; queues_[cpu + 1]: that CPU's events.
+  std::vector<Queue> queues_;
+  size_t held_ = 0;
+  uint64_t seq_ = 0;
+  uint64_t newest_ts_ = 0;     // the newest timestamp read
+  uint64_t delivered_ts_ = 0;  // the newest timestamp delivered
+  bool any_delivered_ = false;
+  // The smallest front timestamp over the queues (UINT64_MAX: none held);
+  // kept so that most arrivals decide in one compare that nothing is due.
+  uint64_t min_front_ = ~uint64_t{0};
+  bool have_footer_ = false;
+  trace::Footer footer_;
+};
+
+}  // namespace faultline::analyzer
