@@ -56,6 +56,14 @@ Json ToJson(const TraceModel& m) {
   Json counters = Json::object();
   for (const auto& [name, value] : m.counters) counters[name] = value;
   tr["counters"] = std::move(counters);
+  auto types = [](const std::map<uint32_t, uint64_t>& by_type) {
+    Json j = Json::object();
+    for (const auto& [type, n] : by_type) j[std::to_string(type)] = n;
+    return j;
+  };
+  tr["skipped_records"] = m.skipped_records;
+  tr["skipped_event_types"] = types(m.skipped_event_types);
+  tr["skipped_metadata_types"] = types(m.skipped_metadata_types);
   tr["late_events"] = m.late_events;
   tr["max_late_ns"] = m.max_late_ns;
   return tr;

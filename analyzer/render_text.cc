@@ -70,6 +70,9 @@ void RenderText(const TraceModel& t, std::ostream& o) {
   if (t.corrupt_blocks > 0) {
     o << "; " << t.corrupt_blocks << " corrupted block(s) skipped";
   }
+  if (t.skipped_records > 0) {
+    o << "; " << t.skipped_records << " record(s) of unknown types skipped";
+  }
   if (t.late_events > 0) {
     o << "; " << t.late_events << " out of time order (up to "
       << FormatNs(t.max_late_ns) << " late)";

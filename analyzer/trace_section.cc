@@ -38,6 +38,9 @@ TraceModel TraceAnalysis::Model(const trace::ReadStats& stats,
   m.corrupt_blocks = stats.corrupt_blocks;
   m.recorded_events = recorded;
   m.unknown_events = opaque_;
+  m.skipped_records = stats.skipped_records;
+  m.skipped_event_types = stats.skipped_event_types;
+  m.skipped_metadata_types = stats.skipped_metadata_types;
   if (have_footer_) m.counters = footer_.counters;
   m.late_events = session.late;
   m.max_late_ns = session.max_late_ns;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -30,7 +31,11 @@ struct TraceModel {
   bool truncated = false;
   uint64_t corrupt_blocks = 0;
   uint64_t recorded_events = 0;
-  uint64_t unknown_events = 0;  // opaque records (types this build skips)
+  uint64_t unknown_events = 0;  // opaque records (ring types not decoded)
+  // Trace records of types this build does not know (a newer writer's),
+  // skipped by the reader: in all and by type number.
+  uint64_t skipped_records = 0;
+  std::map<uint32_t, uint64_t> skipped_event_types, skipped_metadata_types;
   // The footer's named counters (unpaired, summary_full, stack_errors, ...)
   // in file order.
   std::vector<std::pair<std::string, uint64_t>> counters;

@@ -246,5 +246,37 @@ TEST_F(ReportTest, FooterCountersAndUnknownLoss) {
   EXPECT_EQ(j["trace"]["counters"]["unpaired"], 3);
 }
 
+// A record type this build does not know (a newer writer's) is skipped by
+// the reader with a warning; the report counts it and keeps the faults.
+TEST_F(ReportTest, SkippedRecordTypesAreCounted) {
+  const std::string path = dir_.File("skip.flt");
+  auto w = trace::TraceWriter::Create(path, {});
+  ASSERT_TRUE(w.has_value());
+  fl_fault_batch b{};
+  b.count = 2;
+  for (int i = 0; i < 2; ++i) {
+    b.faults[i].ts_ns = 10 + i;
+    b.faults[i].pid = b.faults[i].tid = 9;
+    b.faults[i].outcome = FL_FAULT_MINOR;
+  }
+  b.hdr = {10, FL_EV_FAULT_BATCH, 0,
+           static_cast<uint32_t>(offsetof(fl_fault_batch, faults) + 2 * sizeof(fl_fault_slim))};
+  ASSERT_TRUE((*w)->AddRecord(&b, b.hdr.size));
+  ASSERT_TRUE((*w)->AddEncodedForTesting(false, 40, "newer"));
+  ASSERT_TRUE((*w)->Finish(std::vector<trace::CpuCounts>{{2, 0}}));
+  const std::string out = dir_.File("skip.json");
+  RunResult r = Report({path, "--format", "json", "-o", out});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped"), std::string::npos) << r.err;
+  auto j = nlohmann::json::parse(Slurp(out));
+  EXPECT_EQ(j["trace"]["skipped_records"], 1);
+  EXPECT_EQ(j["trace"]["skipped_event_types"]["40"], 1);
+  EXPECT_EQ(j["faults"]["total"], 2);
+  const std::string txt = dir_.File("skip.txt");
+  r = Report({path, "-o", txt});
+  EXPECT_NE(Slurp(txt).find("1 record(s) of unknown types skipped"), std::string::npos)
+      << Slurp(txt);
+}
+
 }  // namespace
 }  // namespace faultline::analyzer
