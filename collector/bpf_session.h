@@ -2,20 +2,18 @@
 // (collector/family.h), the per-CPU perf events and every link. Set-up is
 // chained phase by phase (Open -> Configure -> Load -> AddTarget -> Attach
 // by stage), each returning Result<> with one line that names the failing
-// step. Everything is released by the destructor; links
-// also die with the process, so a SIGKILLed collector leaves nothing
-// attached.
+// step. Everything is released by the destructor; links also die with the
+// process, so a SIGKILLed collector leaves nothing attached.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
-#include <vector>
-
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "bpf/faultline.h"
 #include "collector/family.h"

@@ -18,7 +18,8 @@ po::options_description MakeOptions() {
   desc.add_options()
       ("help,h", "show this help")
       ("pid,p", po::value<std::string>(),
-       "trace these processes (comma-separated), their threads and children")
+       "trace these processes (comma-separated), their threads and all "
+       "their descendants, also those running already")
       ("output,o", po::value<std::string>()->default_value("faultline.flt"),
        "trace file to write")
       ("duration,d", po::value<double>(),

@@ -1,7 +1,9 @@
 // `faultline record`: checks the environment, starts the command (if any)
-// held at a pipe, loads and attaches the BPF programs, then drains the ring
-// buffer on a 10 ms timer into the trace writer, flushing a block about
-// once a second, until -d, SIGINT/SIGTERM or the command's exit.
+// held at a pipe, opens, configures, loads and attaches the BPF programs of
+// every family (collector/family.h), adds the -p targets' existing
+// descendants, then drains the ring buffer on a 10 ms timer into the trace
+// writer, flushing a block about once a second, until -d, SIGINT/SIGTERM or
+// the command's exit, and finishes each family and the trace footer.
 #include "collector/record.h"
 
 #include <fcntl.h>

@@ -17,6 +17,9 @@ lengths <= 16 MiB, equal if stored) each followed by `stored` payload bytes;
 where no block header is, it scans byte by byte for the next one, like the
 reader. It sets payload_crc (offset 16) and header_crc (offset 20) of every
 block it reaches and leaves all other bytes as they are.
+
+Only blocks are walked, never the records inside them, so it serves trace
+format versions 1 and 2 alike (the reader reads both).
 """
 import struct
 import sys

@@ -7,6 +7,7 @@
 
 #include "analyzer/analysis.h"
 #include "analyzer/render_json.h"
+#include "analyzer/render_text.h"
 #include "trace/reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -16,8 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // No symbolizer: a hostile trace must not make us open files it names.
   auto model = analyzer::AnalyzeTrace(**reader, nullptr);
   if (!model) return 0;
+  // As `faultline report` prints it, in both formats.
   auto json = analyzer::ToJson(*model);
-  // As `faultline report --format json` prints it.
   (void)json.dump(2, ' ', false, decltype(json)::error_handler_t::replace);
+  (void)analyzer::RenderText(*model, "fuzz.flt");
   return 0;
 }

@@ -8,6 +8,11 @@
 // scan forward to the next valid block header; a file cut off mid-block is
 // read up to its last whole block with a warning. Only a missing or foreign
 // file header is an error (exit code 2).
+//
+// Reads format versions 1 and 2. In version 2 every record carries its type
+// and length: a record of a type this reader does not know (a newer
+// writer's) is skipped and counted per type in ReadStats, the records
+// around it are delivered, and one warning at the end names the types.
 #pragma once
 
 #include <cstdint>

@@ -177,6 +177,18 @@ inline bool WithEventRecord(uint32_t type, Fn&& fn) {
   }
 }
 
+// The field names of event record `type` (fl_hdr.type) in order, header
+// first ("ts_ns", "cpu"); empty for a type without a descriptor (faults,
+// opaque, unknown). For tools that print records generically.
+inline std::vector<std::string_view> EventFieldNames(uint32_t type) {
+  std::vector<std::string_view> names;
+  WithEventRecord(type, [&](const auto& d) {
+    names = {"ts_ns", "cpu"};
+    for (const char* n : FieldNames(d)) names.push_back(n);
+  });
+  return names;
+}
+
 // ---- Generic encode / decode ---------------------------------------------------
 
 namespace records_internal {
@@ -352,7 +364,9 @@ inline char* EncodeFault(char* p, const fl_fault_slim& f, uint16_t cpu,
 // Decodes the fault whose tag byte (kTagFaultBase | mask) was just read into
 // `f`, which holds the previous fault of the block (absent fields repeat
 // it); `ts` is the time the ts delta is relative to. Check c.ok() after.
-inline void DecodeFault(ByteCursor& c, uint8_t tag, uint64_t& ts, FaultEvent& f) {
+// Always inlined: the reader's hot loop (cursor and time stay in registers).
+[[gnu::always_inline]] inline void DecodeFault(ByteCursor& c, uint8_t tag,
+                                              uint64_t& ts, FaultEvent& f) {
   ts += static_cast<uint64_t>(c.Signed());
   f.ts_ns = ts;
   f.address += static_cast<uint64_t>(c.Signed());

@@ -21,7 +21,7 @@
  * spread over ~0.7..1.7 us with a tail, pid/tid of the calling thread.
  */
 /* The recorder's own "events" and "cpu_stats", by the header that defines
- * them for bpf/*.bpf.c (same types by construction). */
+ * them for the bpf/ families (same types by construction). */
 #include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";

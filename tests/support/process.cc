@@ -97,7 +97,7 @@ bool HaveCommand(const std::string& name) {
   while (true) {
     const size_t colon = rest.find(':');
     std::string dir(rest.substr(0, colon));
-    if (dir.empty()) dir = ".";
+    if (dir.empty()) dir.push_back('.');
     const std::string candidate = dir + "/" + name;
     struct stat st;
     if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&

@@ -91,6 +91,26 @@ class FaultTruthTest : public ::testing::Test {
         << what << ": faultline " << faultline << ", getrusage " << kernel;
   }
 
+  // The named kernel counters of the last recording's footer.
+  std::map<std::string, uint64_t> FooterCounters() {
+    struct FooterReader : faultline::trace::TraceVisitor {
+      void OnFooter(const faultline::trace::Footer& f) override {
+        seen = true;
+        known = f.stats_known;
+        for (const auto& [name, value] : f.counters) counters[name] = value;
+      }
+      bool seen = false, known = false;
+      std::map<std::string, uint64_t> counters;
+    } v;
+    auto reader = faultline::trace::TraceReader::Open((dir_ / "t.flt").string());
+    EXPECT_TRUE(reader) << reader.error().message;
+    if (!reader) return {};
+    EXPECT_TRUE((*reader)->ReadAll(v));
+    EXPECT_TRUE(v.seen) << "no footer";
+    EXPECT_TRUE(v.known) << "the footer says the counters are unknown";
+    return v.counters;
+  }
+
   std::filesystem::path dir_;
   json report_;
 };
@@ -217,6 +237,15 @@ TEST_F(FaultTruthTest, FaultsEndingInSigsegvAreIncompleteAndDoNotPoison) {
   // Each page: one fault that ends in SIGSEGV (no completion event, not
   // counted by the kernel either), then one that completes.
   EXPECT_EQ(report_["faults"]["incomplete"].get<int64_t>(), kPages);
+  // The kernel's own counters reach the footer, by name: the incomplete
+  // faults it booked are the ones in the stream.
+  auto counters = FooterCounters();
+  for (const char* name : {"lost_records", "incomplete", "unpaired",
+                           "summary_full", "stack_errors"}) {
+    EXPECT_TRUE(counters.count(name)) << name << " missing from the footer";
+  }
+  EXPECT_EQ(counters["incomplete"], static_cast<uint64_t>(kPages));
+  EXPECT_EQ(counters["lost_records"], 0u);
   json p = Process((*l)["pid"].get<int>());
   ASSERT_FALSE(p.is_null());
   // The SIGSEGV entries paired with the next completion would show up as
@@ -305,6 +334,7 @@ TEST_F(FaultTruthTest, SummaryModeCountsIncompleteFaults) {
   constexpr int kPages = 3000;
   auto lines = RecordTouch({"segv", std::to_string(kPages)}, {"--summary"});
   const json* l = Line(lines, "segv");
+  EXPECT_EQ(FooterCounters()["incomplete"], static_cast<uint64_t>(kPages));
   ASSERT_NE(l, nullptr);
   ASSERT_EQ((*l)["signals"].get<int>(), kPages);
   EXPECT_EQ(report_["faults"]["incomplete"].get<int64_t>(), kPages);

@@ -295,6 +295,57 @@ TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
   EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
 }
 
+// -p also traces the descendants that exist before the recording starts,
+// at any depth: here a grandchild of the target, forked before faultline
+// ran, that later exec-s the helper (only the /proc walk can find it).
+TEST_F(RecordCliTest, FollowsDescendantsThatExistedBeforeRecording) {
+  NeedRoot();
+  if (IsSkipped()) return;
+  std::string go = (dir_ / "go").string();
+  std::string ready = (dir_ / "ready").string();
+  std::string inner = "touch " + ready + "; while [ ! -e " + go +
+                      " ]; do sleep 0.05; done; exec " +
+                      ft::BuildPath("tests/helpers/touch") + " anon 3000";
+  // target sh -> sh -> sh (loops, then becomes the helper)
+  ft::Child target = ft::Child::Spawn(
+      {"sh", "-c", "sh -c \"sh -c '" + inner + "' & wait\" & wait"});
+  for (int i = 0; i < 200 && !std::filesystem::exists(ready); ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(std::filesystem::exists(ready)) << target.StderrSoFar();
+  ft::Child rec = ft::Child::Spawn({Faultline(), "record", "-o", Trace(), "-p",
+                                    std::to_string(target.pid()), "-d", "30"});
+  std::string started = rec.ReadStderrUntil("recording", seconds(30));
+  ASSERT_NE(started, "") << rec.StderrSoFar();
+  // The two inner shells (and maybe a sleep of the innermost's loop).
+  size_t at = started.find(" running already)");
+  EXPECT_NE(at, std::string::npos) << started;
+  if (at != std::string::npos) {
+    size_t open = started.rfind('(', at);
+    EXPECT_GE(std::stoi(started.substr(open + 1, at - open - 1)), 2)
+        << started;
+  }
+  std::ofstream(go).put('x');
+  ft::RunResult t = target.Wait(seconds(30));
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  json line = json::parse(t.out);
+  ASSERT_TRUE(rec.Signal(SIGINT));
+  ft::RunResult r = rec.Wait(seconds(30));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json rep = Report(Trace());
+  bool found = false;
+  for (const json& p : rep["faults"]["processes"]) {
+    if (p["pid"] == line["pid"]) {
+      found = true;
+      EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
+    }
+    std::string comm = p["comm"].get<std::string>();
+    EXPECT_TRUE(comm == "sh" || comm == "sleep" || comm == "touch")
+        << "pid " << p["pid"] << " (" << comm << ") is not a target";
+  }
+  EXPECT_TRUE(found) << "the grandchild's faults are missing: " << r.err;
+}
+
 TEST_F(RecordCliTest, SigkillLeavesNoProgramsAndAReadableTrace) {
   NeedRoot();
   if (IsSkipped()) return;

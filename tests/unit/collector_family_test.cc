@@ -67,6 +67,28 @@ TEST(CollectorFamily, EveryProgramInExactlyOneTable) {
   EXPECT_EQ(n, static_cast<int>(owner.size()));
 }
 
+// The families share one ring, one set of counters and one target set: the
+// static linker merged the headers' weak definitions into one map each.
+TEST(CollectorFamily, OneSkeletonWithSharedMaps) {
+  std::unique_ptr<faultline_bpf, SkelCloser> skel(faultline_bpf__open());
+  ASSERT_TRUE(skel);
+  std::map<std::string, int> maps;
+  bpf_map* m;
+  bpf_object__for_each_map(m, skel->obj) ++maps[bpf_map__name(m)];
+  for (const char* shared : {"events", "cpu_stats", "targets", "tstate"}) {
+    EXPECT_EQ(maps[shared], 1) << shared;
+  }
+  for (const auto& [name, n] : maps) EXPECT_EQ(n, 1) << name;
+  EXPECT_EQ(bpf_map__type(skel->maps.events), BPF_MAP_TYPE_RINGBUF);
+  // Programs of three source files in the one object.
+  EXPECT_NE(bpf_object__find_program_by_name(skel->obj, "handle_fork"),
+            nullptr);  // tasks.bpf.c
+  EXPECT_NE(bpf_object__find_program_by_name(skel->obj, "handle_exit_mmap"),
+            nullptr);  // mm.bpf.c
+  EXPECT_NE(bpf_object__find_program_by_name(skel->obj, "handle_fault_min"),
+            nullptr);  // faults.bpf.c
+}
+
 // Programs that load for `s`.
 std::set<std::string> Loaded(const BpfSettings& s) {
   std::set<std::string> out;

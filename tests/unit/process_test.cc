@@ -3,8 +3,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
+
+#include "common/child_process.h"
 
 namespace faultline::testing {
 namespace {
@@ -96,6 +103,66 @@ TEST(ProcessTest, EnvironmentProbes) {
   EXPECT_EQ(BuildPath("faultline-server")
                 .substr(BuildPath("faultline-server").size() - 17),
             "/faultline-server");
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The demo's way: output into files (one shared file for both), the child
+// left in our process group with our signal dispositions.
+TEST(ChildProcessTest, FilesSharedOrSeparateAndOurProcessGroup) {
+  const std::string base =
+      "/tmp/faultline-process-test-" + std::to_string(getpid());
+  SpawnOptions shared;
+  shared.stdout_path = shared.stderr_path = base + ".both";
+  shared.new_process_group = false;
+  shared.default_signals = false;
+  ChildProcess c = ChildProcess::Spawn(
+      {"sh", "-c", "echo out; echo err >&2; ps -o pgid= -p $$; exit 4"},
+      shared);
+  ASSERT_TRUE(c.WaitFor(seconds(10)));
+  EXPECT_EQ(c.exit_code(), 4);
+  const std::string both = ReadAll(base + ".both");
+  EXPECT_EQ(both.substr(0, 8), "out\nerr\n") << both;
+  // Not a group leader: its group is ours.
+  EXPECT_EQ(std::stol(both.substr(8)), static_cast<long>(getpgrp())) << both;
+  EXPECT_EQ(c.Stdout(), "");  // Nothing went through a pipe.
+
+  SpawnOptions split;
+  split.stdout_path = base + ".out";
+  split.stderr_path = base + ".err";
+  ChildProcess d = ChildProcess::Spawn(
+      {"sh", "-c", "echo out; echo err >&2; ps -o pgid= -p $$"}, split);
+  ASSERT_TRUE(d.WaitFor(seconds(10)));
+  EXPECT_EQ(d.exit_code(), 0);
+  const std::string out = ReadAll(base + ".out");
+  EXPECT_EQ(out.substr(0, 4), "out\n");
+  EXPECT_EQ(std::stol(out.substr(4)), static_cast<long>(d.pid())) << out;
+  EXPECT_EQ(ReadAll(base + ".err"), "err\n");
+  for (const char* ext : {".both", ".out", ".err"}) {
+    std::remove((base + ext).c_str());
+  }
+}
+
+TEST(ChildProcessTest, WaitForTimesOutWithoutKillingThenKillAndReap) {
+  ChildProcess c = ChildProcess::Spawn({"sleep", "30"});
+  EXPECT_FALSE(c.WaitFor(milliseconds(100)));
+  EXPECT_TRUE(c.Running());
+  c.KillAndReap();
+  EXPECT_FALSE(c.Running());
+  EXPECT_EQ(c.exit_code(), -SIGKILL);
+  SpawnOptions unwritable;
+  unwritable.stdout_path = "/nonexistent/dir/file";
+  ChildProcess bad = ChildProcess::Spawn({"true"}, unwritable);
+  EXPECT_FALSE(bad.Running());
+  EXPECT_EQ(bad.exit_code(), 127);
+  EXPECT_NE(bad.Stderr().find("open /nonexistent/dir/file"),
+            std::string::npos)
+      << bad.Stderr();
 }
 
 }  // namespace

@@ -2,9 +2,13 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <set>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "server/endpoints.h"
+#include "server/patterns.h"
 #include "server/server.h"
 
 namespace faultline::server {
@@ -158,6 +162,50 @@ TEST(ParseArgs, BadFlagsExitTwo) {
   ASSERT_FALSE(r4);
   EXPECT_EQ(r4.error().exit_code, 0);
   EXPECT_NE(r4.error().message.find("Examples"), std::string::npos);
+}
+
+// The pattern table is the one list: seven distinct names, each with a
+// summary and a runner, found by name; --help, --list-patterns and the
+// unknown-pattern error all print it.
+TEST(PatternTable, OneListForHelpListAndErrors) {
+  std::span<const Pattern> table = Patterns();
+  ASSERT_EQ(table.size(), 7u);
+  std::set<std::string_view> names;
+  for (const Pattern& p : table) {
+    EXPECT_TRUE(names.insert(p.name).second) << p.name;
+    EXPECT_FALSE(p.summary.empty()) << p.name;
+    EXPECT_NE(p.run, nullptr) << p.name;
+    EXPECT_EQ(FindPattern(p.name), &p);
+  }
+  EXPECT_EQ(FindPattern("nginx"), nullptr);
+  ASSERT_EQ(PatternNames().size(), table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    EXPECT_EQ(PatternNames()[i], table[i].name);
+  }
+
+  const char* help[] = {"faultline-server", "--help"};
+  auto h = ParseArgs(2, const_cast<char**>(help));
+  ASSERT_FALSE(h);
+  const char* list[] = {"faultline-server", "--list-patterns"};
+  auto l = ParseArgs(2, const_cast<char**>(list));
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().exit_code, 0);
+  std::string expected_list;
+  for (const Pattern& p : table) {
+    EXPECT_NE(h.error().message.find(std::string(p.summary)), std::string::npos)
+        << p.name;
+    EXPECT_NE(PatternList().find(std::string(p.name)), std::string::npos);
+    expected_list += std::string(p.name) + "\n";
+  }
+  EXPECT_EQ(l.error().message, expected_list);
+  Options o;
+  o.pattern = "nginx";
+  o.port = 0;
+  auto bad = ValidateOptions(o);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("(one of: " + PatternList() + ")"),
+            std::string::npos)
+      << bad.error().message;
 }
 
 }  // namespace

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstring>
 #include <functional>
@@ -163,6 +166,92 @@ TEST(ServerH2, StreamsAboveTheFinalGoawayAreRefused) {
   ASSERT_TRUE(c.RunUntil([&] { return c.StreamDone(slow); }));
   EXPECT_EQ(c.stream(slow).status, 200);
   EXPECT_NE(c.stream(late).status, 200);
+}
+
+// Reads what the server sends for up to `ms` (or until it closes) and
+// returns the frames as (type, flags, stream id, payload).
+struct Frame {
+  uint8_t type;
+  uint8_t flags;
+  uint32_t stream;
+  std::string payload;
+};
+std::vector<Frame> ReadFrames(int fd, int ms, std::string* raw = nullptr) {
+  std::string got;
+  auto end = Clock::now() + std::chrono::milliseconds(ms);
+  while (Clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  if (raw != nullptr) *raw = got;
+  std::vector<Frame> frames;
+  auto u = [&](size_t i) { return static_cast<uint8_t>(got[i]); };
+  for (size_t pos = 0; pos + 9 <= got.size();) {
+    size_t len = (u(pos) << 16) | (u(pos + 1) << 8) | u(pos + 2);
+    if (pos + 9 + len > got.size()) break;
+    uint32_t stream = ((u(pos + 5) & 0x7f) << 24) | (u(pos + 6) << 16) |
+                      (u(pos + 7) << 8) | u(pos + 8);
+    frames.push_back({u(pos + 3), u(pos + 4), stream, got.substr(pos + 9, len)});
+    pos += 9 + len;
+  }
+  return frames;
+}
+
+const std::string kPreface(NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+const std::string kEmptySettings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+
+// A preface that arrives in pieces: the server waits (no HTTP/1.1 answer to
+// "PRI * HTTP/2.0"), then speaks HTTP/2 once it is complete.
+TEST(ServerH2, PrefaceInPiecesPicksHttp2) {
+  TestServer srv;
+  int fd = srv.AdoptSocketpair();
+  ASSERT_TRUE(testing::SendAll(fd, kPreface.substr(0, 10)));
+  std::string early;
+  EXPECT_TRUE(ReadFrames(fd, 200, &early).empty());
+  EXPECT_EQ(early, "");
+  ASSERT_TRUE(testing::SendAll(fd, kPreface.substr(10) + kEmptySettings));
+  std::vector<Frame> frames = ReadFrames(fd, 300);
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames[0].type, NGHTTP2_SETTINGS);
+  EXPECT_EQ(frames[0].flags & NGHTTP2_FLAG_ACK, 0);
+  close(fd);
+}
+
+// The preface is already in the socket when the shutdown begins, so the
+// HTTP/1.1 upstream that stood for the unknown protocol is replaced by the
+// HTTP/2 one inside its own BeginShutdown: the new one starts draining at
+// once (shutdown notice, PING).
+TEST(ServerH2, PrefaceReadAtShutdownStartsTheHttp2Drain) {
+  TestServer srv;
+  int fd = srv.AdoptSocketpair();
+  srv.RunOnLoop([&](Loop* loop) {
+    // On the loop thread, so that no epoll event has seen the bytes yet.
+    ASSERT_TRUE(testing::SendAll(fd, kPreface + kEmptySettings));
+    loop->DrainConnections();
+  });
+  std::vector<Frame> frames = ReadFrames(fd, 500);
+  bool settings = false, notice = false, ping = false;
+  for (const Frame& f : frames) {
+    if (f.type == NGHTTP2_SETTINGS && !(f.flags & NGHTTP2_FLAG_ACK)) {
+      settings = true;
+    }
+    if (f.type == NGHTTP2_GOAWAY && f.payload.size() >= 8) {
+      uint32_t last = ((static_cast<uint8_t>(f.payload[0]) & 0x7f) << 24) |
+                      (static_cast<uint8_t>(f.payload[1]) << 16) |
+                      (static_cast<uint8_t>(f.payload[2]) << 8) |
+                      static_cast<uint8_t>(f.payload[3]);
+      notice |= last == (1u << 31) - 1;
+    }
+    if (f.type == NGHTTP2_PING && !(f.flags & NGHTTP2_FLAG_ACK)) ping = true;
+  }
+  EXPECT_TRUE(settings);
+  EXPECT_TRUE(notice);
+  EXPECT_TRUE(ping);
+  close(fd);
 }
 
 }  // namespace

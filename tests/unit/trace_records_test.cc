@@ -353,6 +353,12 @@ TEST(TraceRecordDescriptors, NameTheirFields) {
   EXPECT_EQ(FieldNames(kTlbRecord).size(), 4u);
   EXPECT_EQ(std::string(FieldNames(kMappingRecord)[6]), "path");
   EXPECT_EQ(std::string(kMmapRecord.name), "mmap");
+  EXPECT_EQ(EventFieldNames(FL_EV_TLB_FLUSH),
+            (std::vector<std::string_view>{"ts_ns", "cpu", "pid", "tid", "reason",
+                                           "pages"}));
+  EXPECT_EQ(EventFieldNames(FL_EV_EXIT).size(), 10u);
+  EXPECT_TRUE(EventFieldNames(FL_EV_FAULT_BATCH).empty());
+  EXPECT_TRUE(EventFieldNames(40).empty());
 }
 
 TEST(TraceRecordDescriptors, DeltaFieldsRoundTripAcrossRecordsOfOneType) {

@@ -10,7 +10,9 @@
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "analyzer/report.h"
 #include "trace/format.h"
@@ -99,6 +101,40 @@ TEST(TraceV1Fixture, ReportGivesTheSameFiguresAsTheVersion1Build) {
     for (const auto& [key, value] : want[section].items()) {
       EXPECT_EQ(got[section][key], value) << section << "." << key;
     }
+  }
+}
+
+TEST(TraceV1Fixture, DamagedVersion1FileReadsUpToTheDamage) {
+  // The legacy decoders keep the damage rules: a cut file yields a prefix
+  // of the events with a warning; a flipped byte is caught or harmless.
+  std::ifstream in(kFixture, std::ios::binary);
+  const std::vector<uint8_t> bytes{std::istreambuf_iterator<char>(in),
+                                   std::istreambuf_iterator<char>()};
+  ASSERT_GT(bytes.size(), 1000u);
+  auto full_reader = TraceReader::FromMemory(bytes);
+  ASSERT_TRUE(full_reader.has_value());
+  Count full;
+  ASSERT_TRUE((*full_reader)->ReadAll(full));
+  const uint64_t all = (*full_reader)->stats().events;
+  for (size_t len = 0; len < bytes.size(); len += 7) {
+    auto r = TraceReader::FromMemory(std::span(bytes.data(), len));
+    if (!r.has_value()) {
+      EXPECT_EQ(r.error().exit_code, 2);
+      continue;
+    }
+    Count c;
+    ASSERT_TRUE((*r)->ReadAll(c));
+    EXPECT_LE((*r)->stats().events, all) << len;
+    EXPECT_FALSE(c.warnings.empty()) << len;
+  }
+  for (size_t i = 0; i < bytes.size(); i += 5) {
+    std::vector<uint8_t> bad = bytes;
+    bad[i] ^= 0x10;
+    auto r = TraceReader::FromMemory(bad);
+    if (!r.has_value()) continue;
+    Count c;
+    ASSERT_TRUE((*r)->ReadAll(c));
+    if (c.warnings.empty()) EXPECT_EQ(c.n, full.n) << "flip at " << i;
   }
 }
 
