@@ -90,6 +90,15 @@ std::optional<Observed> Observe(const std::vector<std::string>& target,
                                 std::chrono::milliseconds settle =
                                     std::chrono::milliseconds(300));
 
+// A client that lets the server close first: sends "GET path HTTP/1.1"
+// with `headers` (e.g. "Connection: close\r\n") on a new connection to
+// 127.0.0.1:port, reads until the server's FIN (at most 5 s), and only then
+// closes. Returns the client's local port (0 on failure); *response gets
+// what was read, *server_closed whether the server's FIN or RST arrived.
+int GetUntilServerCloses(int port, const std::string& path,
+                         const std::string& headers, std::string* response,
+                         bool* server_closed);
+
 // The lines of `messages`, one per line (for failure output).
 std::string JoinLines(const std::vector<std::string>& messages);
 

