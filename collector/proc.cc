@@ -1,6 +1,8 @@
 #include "collector/proc.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -203,6 +205,32 @@ std::vector<uint32_t> NewDescendants(
     }
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<CgroupDir> ResolveCgroup(const std::string& path) {
+  CgroupDir d;
+  d.path = path[0] == '/' ? path : "/sys/fs/cgroup/" + path;
+  struct stat st {};
+  if (stat(d.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Fail(2, "faultline record: --cgroup " + path + ": no such cgroup "
+                   "directory (" + d.path + ")");
+  }
+  struct statfs fs {};
+  constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
+  if (statfs(d.path.c_str(), &fs) != 0 || fs.f_type != kCgroup2Magic) {
+    return Fail(2, "faultline record: --cgroup " + path + ": " + d.path +
+                   " is not on a cgroup v2 file system");
+  }
+  d.id = st.st_ino;
+  return d;
+}
+
+std::vector<uint32_t> CgroupProcs(const CgroupDir& dir) {
+  std::vector<uint32_t> out;
+  std::ifstream in(dir.path + "/cgroup.procs");
+  uint32_t pid;
+  while (in >> pid) out.push_back(pid);
   return out;
 }
 
