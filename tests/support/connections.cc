@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include <chrono>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -253,6 +255,15 @@ int GetUntilServerCloses(int port, const std::string& path,
   }
   *response = c.ReadUntilClose(std::chrono::seconds(5), server_closed);
   return ntohs(a.sin_port);
+}
+
+std::string KeepArtifacts(const std::string& dir, const std::string& name) {
+  std::string tmpl = "/tmp/faultline-kept-" + name + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return "(could not keep " + dir + ")";
+  std::error_code ec;
+  std::filesystem::copy(dir, tmpl, std::filesystem::copy_options::recursive,
+                        ec);
+  return ec ? "(could not copy " + dir + ": " + ec.message() + ")" : tmpl;
 }
 
 std::string JoinLines(const std::vector<std::string>& messages) {

@@ -99,6 +99,11 @@ int GetUntilServerCloses(int port, const std::string& path,
                          const std::string& headers, std::string* response,
                          bool* server_closed);
 
+// Copies everything in `dir` (trace, capture, strace log) to a fresh
+// /tmp/faultline-kept-NAME-XXXXXX and returns that path, for a failure
+// message: the evidence outlives the test's temporary directory.
+std::string KeepArtifacts(const std::string& dir, const std::string& name);
+
 // The lines of `messages`, one per line (for failure output).
 std::string JoinLines(const std::vector<std::string>& messages);
 

@@ -122,7 +122,8 @@ TEST_F(ConnectionsAcceptTest, AcceptWaitMatchesTheServersDelay) {
     EXPECT_NEAR(static_cast<double>(got), static_cast<double>(truth),
                 2.0 * kMs)
         << "client port " << cport << ": accept_wait_ns vs (server's accept "
-        << "return - captured handshake ACK); " << it->second.raw.dump();
+        << "return - captured handshake ACK); " << it->second.raw.dump()
+        << "; kept: " << ft::KeepArtifacts(dir.path(), "accept-wait");
   }
   EXPECT_EQ(n, static_cast<int>(delays_ms.size()));
   int64_t max = -1;

@@ -200,7 +200,11 @@ class ConnectionsNginxTest : public ::testing::Test {
         ft::CompareWithWire(o->report["connections"], o->wire, port_);
     EXPECT_TRUE(diffs.empty())
         << "report vs tshark capture of lo:\n"
-        << ft::JoinLines(diffs) << "recorder: " << o->record_stderr;
+        << ft::JoinLines(diffs) << "recorder: " << o->record_stderr
+        << "kept: "
+        << ft::KeepArtifacts(
+               dir_.path(),
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
     CheckAttribution({});
   }
 

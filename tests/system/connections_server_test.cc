@@ -169,9 +169,10 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
 
   std::vector<std::string> diffs =
       ft::CompareWithWire(o->report["connections"], o->wire, port);
-  EXPECT_TRUE(diffs.empty()) << pattern << ": report vs tshark capture:\n"
-                             << ft::JoinLines(diffs)
-                             << "recorder: " << o->record_stderr;
+  EXPECT_TRUE(diffs.empty())
+      << pattern << ": report vs tshark capture:\n"
+      << ft::JoinLines(diffs) << "recorder: " << o->record_stderr
+      << "kept: " << ft::KeepArtifacts(dir.path(), pattern);
 
   std::vector<std::string> errors;
   auto rep = ft::ReportedOnPort(o->report["connections"], port, &errors);
