@@ -15,8 +15,7 @@ ReportAnalyses::ReportAnalyses(const trace::FileHeader& header,
       session_(session_options) {
   session_.Add(&names_, kWantTask | kWantMetadata);
   session_.Add(&tracker_, kWantFault | kWantMmap | kWantTask | kWantMetadata);
-  session_.Add(&trace_, kWantFault | kWantMmap | kWantTask | kWantTlb |
-                            kWantOpaque | kWantFooter);
+  session_.Add(&trace_, kWantOpaque | kWantFooter);
   session_.Add(&faults_, kWantFault | kWantMetadata);
   session_.Add(&tlb_, kWantTlb);
 }

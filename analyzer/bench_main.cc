@@ -1,4 +1,4 @@
-// faultline_analyzer_bench [FAULTS] [THREADS]: writes a synthetic
+// faultline_analyzer_bench [FAULTS] [THREADS] [MAX_PENDING [WINDOW_NS]]: writes a synthetic
 // sequential-touch trace (analyzer/synthetic.h) to $TMPDIR, then reads and
 // analyses it (the full report path) on one core (no symbolization) and prints events/s (the best
 // of 3 runs), trace bytes per event and the thread's CPU time.
@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   analyzer::SyntheticOptions o;
   o.faults = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 20000000;
   o.threads = argc > 2 ? static_cast<uint32_t>(std::strtoul(argv[2], nullptr, 10)) : 4;
+  analyzer::SessionOptions so;  // [MAX_PENDING [WINDOW_NS]]: the reorder window
+  if (argc > 3) so.max_pending = std::strtoull(argv[3], nullptr, 10);
+  if (argc > 4) so.window_ns = std::strtoull(argv[4], nullptr, 10);
   const char* tmp = std::getenv("TMPDIR");
   std::string path = std::string(tmp ? tmp : "/tmp") + "/faultline-bench-" +
                      std::to_string(getpid()) + ".flt";
@@ -50,7 +53,7 @@ int main(int argc, char** argv) {
     }
     // The whole report path: session (reorder window), names, address
     // spaces, the section analyses, the models and their JSON.
-    analyzer::ReportAnalyses a((*reader)->header());
+    analyzer::ReportAnalyses a((*reader)->header(), {}, so);
     if (auto ok = a.Run(**reader); !ok) return 1;
     auto json = analyzer::ToJson(a.Model((*reader)->stats(), nullptr));
     double secs = CpuSeconds() - t0;

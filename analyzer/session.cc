@@ -78,13 +78,14 @@ struct SummaryRec : Session::Owned {
 
 }  // namespace
 
-Session::Item& Session::Queue::PushBack() {
+Session::Item& Session::Queue::PushBack(uint64_t ts) {
   if (size() == items_.size()) Grow();
+  back_ts_ = ts;
   return items_[tail_++ & mask_];
 }
 
 Session::Item& Session::Queue::InsertSorted(uint64_t ts) {
-  PushBack();
+  PushBack(back_ts_);  // the back stays the newest
   size_t i = tail_ - 1;
   while (i > head_ && items_[(i - 1) & mask_].fault.ts_ns > ts) {
     items_[i & mask_] = std::move(items_[(i - 1) & mask_]);
@@ -108,6 +109,7 @@ void Session::Queue::Grow() {
 
 Session::Session(SessionOptions options) : options_(options) {
   if (options_.max_pending == 0) options_.max_pending = 1;
+  low_water_ = options_.max_pending - options_.max_pending / 8;
   queues_.resize(1);
 }
 Session::~Session() = default;
@@ -132,7 +134,7 @@ Result<void> Session::Run(trace::TraceReader& reader) {
 // Queues a record of queue `queue` at time `ts`; nullptr when it arrived
 // after the window closed (the caller delivers it at once).
 Session::Item* Session::Hold(uint16_t queue, uint64_t ts) {
-  if (any_delivered_ && ts < delivered_ts_) {
+  if (ts < delivered_ts_) {
     ++stats_.late;
     stats_.max_late_ns = std::max(stats_.max_late_ns, delivered_ts_ - ts);
     return nullptr;
@@ -140,51 +142,49 @@ Session::Item* Session::Hold(uint16_t queue, uint64_t ts) {
   if (queue >= queues_.size()) queues_.resize(size_t{queue} + 1);
   Queue& q = queues_[queue];
   Item* it;
-  if (q.empty() || q.back().fault.ts_ns <= ts) {
-    it = &q.PushBack();
+  if (q.empty() || q.back_ts() <= ts) {
+    it = &q.PushBack(ts);
   } else {
     it = &q.InsertSorted(ts);
   }
   it->seq = seq_++;
-  if (ts < min_front_ && &q.front() == it) min_front_ = ts;
+  // Older than every front: it is its queue's front (the queue was empty,
+  // or it was sorted in before everything there).
+  if (ts < min_front_) min_front_ = ts;
   ++held_;
-  stats_.max_held = std::max<uint64_t>(stats_.max_held, held_);
   return it;
 }
 
 void Session::HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o) {
-  newest_ts_ = std::max(newest_ts_, ts);
+  SeenEvent(ts);
   Item* it = Hold(static_cast<uint16_t>(cpu + 1), ts);
   if (it == nullptr) {
     o->Deliver(*this);
-    ++stats_.delivered;
     return;
   }
   it->fault.ts_ns = ts;
+  held_bytes_ += o->bytes;
   it->other = std::move(o);
-  if (held_ > options_.max_pending || newest_ts_ - min_front_ >= options_.window_ns) {
-    Release(false);
-  }
+  if (OverBound() || newest_ts_ - min_front_ >= options_.window_ns) Release(false);
 }
 
 void Session::HoldMetadata(std::unique_ptr<Owned> o) {
   Item* it = Hold(0, newest_ts_);
   if (it == nullptr) {  // cannot happen: newest_ts_ >= delivered_ts_
     o->Deliver(*this);
-    ++stats_.delivered;
     return;
   }
   it->fault.ts_ns = newest_ts_;
+  held_bytes_ += o->bytes;
   it->other = std::move(o);
-  if (held_ > options_.max_pending) Release(false);
+  if (OverBound()) Release(false);
 }
 
 void Session::OnFault(const trace::FaultEvent& f) {
-  newest_ts_ = std::max(newest_ts_, f.ts_ns);
+  SeenEvent(f.ts_ns);
   Item* it = Hold(static_cast<uint16_t>(f.cpu + 1), f.ts_ns);
   if (it == nullptr) {
     DeliverFault(f);
-    ++stats_.delivered;
     return;
   }
   it->fault = f;
@@ -195,19 +195,23 @@ void Session::OnFault(const trace::FaultEvent& f) {
 
 void Session::Deliver(Item& it) {
   if (it.other) {
+    held_bytes_ -= it.other->bytes;
     it.other->Deliver(*this);
   } else {
     DeliverFault(it.fault);
   }
-  delivered_ts_ = std::max(delivered_ts_, it.fault.ts_ns);
-  any_delivered_ = true;
-  ++stats_.delivered;
+  if (it.fault.ts_ns > delivered_ts_) delivered_ts_ = it.fault.ts_ns;
 }
 
 // Delivers what is due (all: everything), oldest first, merging the
 // queues: the oldest queue front goes next, and a run of its queue follows
 // as long as it stays older than every other front.
 void Session::Release(bool all) {
+  // Held records only grow between releases: the most is now.
+  stats_.max_held = std::max<uint64_t>(stats_.max_held, held_);
+  // Down to low_water_ records (and an eighth under the byte bound).
+  bool drain = OverBound();
+  const size_t low_bytes = options_.max_held_bytes - options_.max_held_bytes / 8;
   while (held_ > 0) {
     size_t best = 0;
     const Item* b = nullptr;
@@ -228,9 +232,9 @@ void Session::Release(bool all) {
         second = &f;
       }
     }
+    if (drain && held_ <= low_water_ && held_bytes_ <= low_bytes) drain = false;
     auto due = [&](uint64_t ts) {
-      return all || held_ > options_.max_pending ||
-             newest_ts_ - ts >= options_.window_ns;
+      return all || drain || newest_ts_ - ts >= options_.window_ns;
     };
     if (!due(b->fault.ts_ns)) {
       min_front_ = b->fault.ts_ns;
@@ -243,6 +247,7 @@ void Session::Release(bool all) {
       Deliver(q.front());
       q.PopFront();
       --held_;
+      if (drain && held_ <= low_water_ && held_bytes_ <= low_bytes) drain = false;
     } while (!q.empty() &&
              (q.front().fault.ts_ns < second_ts ||
               (q.front().fault.ts_ns == second_ts && q.front().seq < second_seq)) &&
@@ -253,6 +258,8 @@ void Session::Release(bool all) {
 
 void Session::Finish() {
   Release(true);
+  stats_.delivered = seq_ + stats_.late;
+  stats_.last_ts_ns = newest_ts_;
   if (have_footer_) {
     have_footer_ = false;
     for (trace::TraceVisitor* v : footer_visitors_) v->OnFooter(footer_);
@@ -263,6 +270,7 @@ void Session::OnMmap(const trace::MmapEvent& m) {
   auto r = std::make_unique<MmapRec>();
   r->e = m;
   r->path.assign(m.path);
+  r->bytes = r->path.size();
   HoldOther(m.cpu, m.ts_ns, std::move(r));
 }
 
@@ -271,6 +279,7 @@ void Session::OnTask(const trace::TaskEvent& t) {
   r->e = t;
   r->comm.assign(t.comm);
   r->path.assign(t.path);
+  r->bytes = r->comm.size() + r->path.size();
   HoldOther(t.cpu, t.ts_ns, std::move(r));
 }
 
@@ -284,6 +293,7 @@ void Session::OnOpaque(const trace::OpaqueEvent& o) {
   auto r = std::make_unique<OpaqueRec>();
   r->e = o;
   r->body.assign(o.body);
+  r->bytes = r->body.size();
   HoldOther(o.cpu, o.ts_ns, std::move(r));
 }
 
@@ -292,6 +302,7 @@ void Session::OnProcess(const trace::ProcessInfo& p) {
   r->e = p;
   r->comm.assign(p.comm);
   r->exe.assign(p.exe);
+  r->bytes = r->comm.size() + r->exe.size();
   HoldMetadata(std::move(r));
 }
 
@@ -299,6 +310,7 @@ void Session::OnThread(const trace::ThreadInfo& t) {
   auto r = std::make_unique<ThreadRec>();
   r->e = t;
   r->comm.assign(t.comm);
+  r->bytes = r->comm.size();
   HoldMetadata(std::move(r));
 }
 
@@ -306,6 +318,7 @@ void Session::OnMapping(const trace::MappingInfo& m) {
   auto r = std::make_unique<MappingRec>();
   r->e = m;
   r->path.assign(m.path);
+  r->bytes = r->path.size();
   HoldMetadata(std::move(r));
 }
 
@@ -313,6 +326,7 @@ void Session::OnStack(const trace::StackInfo& s) {
   auto r = std::make_unique<StackRec>();
   r->id = s.stack_id;
   r->ips.assign(s.ips.begin(), s.ips.end());
+  r->bytes = r->ips.size() * sizeof(uint64_t);
   HoldMetadata(std::move(r));
 }
 

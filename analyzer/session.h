@@ -18,7 +18,10 @@
 //     once a second), or
 //   - count: more than `max_pending` records are held (default 262144;
 //     a held record is 64 bytes plus its strings, so at most ~16 MiB plus
-//     the paths of held mmap/exec records). This is the memory bound.
+//     the paths of held mmap/exec records, which are bounded by
+//     `max_held_bytes`, default 64 MiB). This is the memory bound.
+//     Reaching it releases the oldest eighth at once (one merge pass
+//     delivers a run of records rather than one).
 //
 // A record that arrives older than one already delivered came later than
 // the window allows: it is delivered at once (never dropped) and counted in
@@ -50,13 +53,19 @@ namespace faultline::analyzer {
 struct SessionOptions {
   uint64_t window_ns = 1000000000;  // 1 s
   size_t max_pending = size_t{1} << 18;
+  // Bytes of copied strings (paths, comms, stacks, opaque bodies) held at
+  // most; past it the oldest records go as for max_pending.
+  size_t max_held_bytes = size_t{64} << 20;
 };
 
 struct SessionStats {
   uint64_t delivered = 0;    // records (events and metadata) delivered
+                             // (set by Finish())
   uint64_t late = 0;         // events that arrived after the window closed
   uint64_t max_late_ns = 0;  // the latest of them: delivered ts - its ts
   uint64_t max_held = 0;     // most records held at once
+  // The oldest and newest event timestamps read (0: no event).
+  uint64_t first_ts_ns = 0, last_ts_ns = 0;
 };
 
 // Which callbacks a visitor wants (Session::Add); records of other types
@@ -111,6 +120,7 @@ class Session : public trace::TraceVisitor {
   struct Owned {
     virtual ~Owned() = default;
     virtual void Deliver(Session& s) = 0;
+    size_t bytes = 0;  // copied strings, for max_held_bytes
   };
 
  private:
@@ -125,8 +135,8 @@ class Session : public trace::TraceVisitor {
     bool empty() const { return head_ == tail_; }
     size_t size() const { return tail_ - head_; }
     Item& front() { return items_[head_ & mask_]; }
-    const Item& back() const { return items_[(tail_ - 1) & mask_]; }
-    Item& PushBack();
+    uint64_t back_ts() const { return back_ts_; }  // the newest held
+    Item& PushBack(uint64_t ts);
     // Inserts in ts order (for the rare record older than the queue's back).
     Item& InsertSorted(uint64_t ts);
     void PopFront() {
@@ -139,12 +149,20 @@ class Session : public trace::TraceVisitor {
     std::vector<Item> items_;
     size_t mask_ = 0;
     size_t head_ = 0, tail_ = 0;
+    uint64_t back_ts_ = 0;
   };
 
   Item* Hold(uint16_t queue, uint64_t ts);
   void HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o);
+  bool OverBound() const {
+    return held_ > options_.max_pending || held_bytes_ > options_.max_held_bytes;
+  }
   void HoldMetadata(std::unique_ptr<Owned> o);
   void Release(bool all);
+  void SeenEvent(uint64_t ts) {
+    if (ts > newest_ts_) newest_ts_ = ts;
+    if (stats_.first_ts_ns == 0 || ts < stats_.first_ts_ns) stats_.first_ts_ns = ts;
+  }
   void Deliver(Item& it);
   void DeliverFault(const trace::FaultEvent& f) {
     for (trace::TraceVisitor* v : fault_) v->OnFault(f);
@@ -189,15 +207,16 @@ class Session : public trace::TraceVisitor {
   // queues_[0]: metadata; queues_[cpu + 1]: that CPU's events.
   std::vector<Queue> queues_;
   size_t held_ = 0;
+  size_t held_bytes_ = 0;
   uint64_t seq_ = 0;
   uint64_t newest_ts_ = 0;     // the newest timestamp read
   uint64_t delivered_ts_ = 0;  // the newest timestamp delivered
-  bool any_delivered_ = false;
   // The smallest front timestamp over the queues (UINT64_MAX: none held);
   // kept so that most arrivals decide in one compare that nothing is due.
   uint64_t min_front_ = ~uint64_t{0};
   bool have_footer_ = false;
   trace::Footer footer_;
+  size_t low_water_;  // held records after a release forced by the count
 };
 
 }  // namespace faultline::analyzer

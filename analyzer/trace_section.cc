@@ -12,9 +12,10 @@ TraceModel TraceAnalysis::Model(const trace::ReadStats& stats,
     lost += c.lost;
     recorded += c.recorded;
   }
-  const uint64_t start =
-      header_.meta.start_monotonic_ns ? header_.meta.start_monotonic_ns : first_ts_;
-  const uint64_t end = have_footer_ ? footer_.end_monotonic_ns : last_ts_;
+  const uint64_t start = header_.meta.start_monotonic_ns
+                             ? header_.meta.start_monotonic_ns
+                             : session.first_ts_ns;
+  const uint64_t end = have_footer_ ? footer_.end_monotonic_ns : session.last_ts_ns;
   m.duration_ns = end > start ? end - start : 0;
   m.events = stats.events;
   if (!have_footer_) {

@@ -47,14 +47,8 @@ class TraceAnalysis : public trace::TraceVisitor {
  public:
   explicit TraceAnalysis(const trace::FileHeader& header) : header_(header) {}
 
-  void OnFault(const trace::FaultEvent& f) override { Seen(f.ts_ns); }
-  void OnMmap(const trace::MmapEvent& m) override { Seen(m.ts_ns); }
-  void OnTask(const trace::TaskEvent& t) override { Seen(t.ts_ns); }
-  void OnTlb(const trace::TlbEvent& t) override { Seen(t.ts_ns); }
-  void OnOpaque(const trace::OpaqueEvent& o) override {
-    Seen(o.ts_ns);
-    ++opaque_;
-  }
+  // The events' first and last times come from the Session's stats.
+  void OnOpaque(const trace::OpaqueEvent&) override { ++opaque_; }
   void OnFooter(const trace::Footer& f) override {
     have_footer_ = true;
     footer_ = f;
@@ -64,12 +58,7 @@ class TraceAnalysis : public trace::TraceVisitor {
                    const SessionStats& session) const;
 
  private:
-  void Seen(uint64_t ts) {
-    if (first_ts_ == 0 || ts < first_ts_) first_ts_ = ts;
-    if (ts > last_ts_) last_ts_ = ts;
-  }
   trace::FileHeader header_;
-  uint64_t first_ts_ = 0, last_ts_ = 0;
   uint64_t opaque_ = 0;
   bool have_footer_ = false;
   trace::Footer footer_;

@@ -75,11 +75,22 @@ struct RecordDesc {
   const char* name;
   size_t min_size;
   std::tuple<F...> fields;
+  // Fields [required, kFields) were appended after the type first shipped:
+  // a body that ends before one of them (an older writer's) decodes, the
+  // missing fields keep the decoded struct's defaults.
+  size_t required = kFields;
 };
 template <class Raw, class Ev, class... F>
 constexpr RecordDesc<Raw, Ev, F...> MakeRecord(const char* name, size_t min_size,
                                                F... f) {
   return {name, min_size, std::tuple<F...>(f...)};
+}
+// `d` with only its first `required` fields required (see above): how a
+// field is appended to a record type without a version bump.
+template <class D>
+constexpr D WithRequiredFields(D d, size_t required) {
+  d.required = required;
+  return d;
 }
 
 template <class Raw>
@@ -473,8 +484,13 @@ inline bool DecodeBody(const D& d, ByteCursor& c, uint64_t* state,
     if (!c.ok() || cpu > 0xffff) return false;
     e.cpu = static_cast<uint16_t>(cpu);
   }
+  bool ended = false;  // the body ended before an appended field
   return [&]<size_t... I>(std::index_sequence<I...>) {
-    return (records_internal::GetField(std::get<I>(d.fields), c, state[I + 1], e) && ...);
+    return ([&] {
+      if (ended) return true;
+      if (I >= d.required && c.done()) return ended = true;
+      return records_internal::GetField(std::get<I>(d.fields), c, state[I + 1], e);
+    }() && ...);
   }(std::make_index_sequence<D::kFields>{});
 }
 

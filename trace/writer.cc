@@ -41,8 +41,7 @@ uint64_t MonotonicNowNs() {
          static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// A fixed-size char array that may not be NUL-terminated, possibly cut
-// short by the record size.
+// Strings are stored up to kMaxStringBytes.
 std::string_view Clamp(std::string_view s) {
   return s.substr(0, kMaxStringBytes);
 }

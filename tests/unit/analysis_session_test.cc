@@ -93,6 +93,26 @@ TEST(SessionTest, CountBoundReleasesTheOldest) {
   EXPECT_EQ(s.stats().max_held, 3u);
 }
 
+TEST(SessionTest, ByteBoundReleasesTheOldest) {
+  SessionOptions o;
+  o.max_held_bytes = 10;
+  Session s(o);
+  Log log;
+  s.Add(&log);
+  trace::MmapEvent m;
+  m.type = FL_EV_MMAP;
+  m.ts_ns = 1;
+  m.path = "/a/12345";  // 8 bytes
+  s.OnMmap(m);
+  EXPECT_TRUE(log.got.empty());
+  m.ts_ns = 2;
+  m.path = "/b/12345";
+  s.OnMmap(m);  // 16 bytes held > 10
+  EXPECT_EQ(log.got, std::vector<std::string>{"M1:/a/12345"});
+  s.Finish();
+  EXPECT_EQ(log.got.size(), 2u);
+}
+
 TEST(SessionTest, StringsAreCopiedOutOfTheReadersBuffer) {
   Session s;
   Log log;

@@ -390,6 +390,42 @@ TEST(TraceRecordDescriptors, DeltaFieldsRoundTripAcrossRecordsOfOneType) {
   EXPECT_TRUE(c.done());
 }
 
+TEST(TraceRecordDescriptors, AppendedFieldsMayBeMissingFromAnOlderWritersBody) {
+  // As if `pages` had been appended to the TLB record later: a body without
+  // it (an older writer's) decodes with the default, one cut inside the
+  // required fields does not.
+  constexpr auto kWithAppended = WithRequiredFields(kTlbRecord, 3);
+  fl_tlb t;
+  std::memset(&t, 0, sizeof t);
+  t.hdr = {77, FL_EV_TLB_FLUSH, 1, sizeof t};
+  t.pid = 5;
+  t.tid = 6;
+  t.reason = -1;
+  t.pages = 1000;
+  uint64_t ws[kMaxDeltaFields] = {};
+  std::string full;
+  EncodeBody(kTlbRecord, t, ws, full);
+  std::string old_body = full.substr(0, full.size() - 2);  // pages: 2 bytes
+  uint64_t rs[kMaxDeltaFields] = {};
+  ByteCursor c(reinterpret_cast<const uint8_t*>(old_body.data()), old_body.size());
+  TlbEvent e;
+  ASSERT_TRUE(DecodeBody(kWithAppended, c, rs, e));
+  EXPECT_EQ(e.ts_ns, 77u);
+  EXPECT_EQ(e.reason, -1);
+  EXPECT_EQ(e.pages, 0u);
+  uint64_t rs2[kMaxDeltaFields] = {};
+  ByteCursor c2(reinterpret_cast<const uint8_t*>(old_body.data()), old_body.size());
+  EXPECT_FALSE(DecodeBody(kTlbRecord, c2, rs2, e));  // all required
+  std::string cut = full.substr(0, full.size() - 3);  // reason missing too
+  uint64_t rs3[kMaxDeltaFields] = {};
+  ByteCursor c3(reinterpret_cast<const uint8_t*>(cut.data()), cut.size());
+  EXPECT_FALSE(DecodeBody(kWithAppended, c3, rs3, e));
+  uint64_t rs4[kMaxDeltaFields] = {};
+  ByteCursor c4(reinterpret_cast<const uint8_t*>(full.data()), full.size());
+  ASSERT_TRUE(DecodeBody(kWithAppended, c4, rs4, e));
+  EXPECT_EQ(e.pages, 1000u);
+}
+
 TEST(TraceRecordDescriptors, ValuesOutOfTheFieldsRangeAreMalformed) {
   // tlb: ts, cpu, pid delta, ... A cpu above 0xffff or a pid above 2^32
   // must fail, not wrap.
