@@ -11,6 +11,7 @@
 // the kernel's reason.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -117,10 +118,7 @@ struct CurlFigures {
 class RecordTcpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
-    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-      GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
-    }
+    if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
     nginx_ = NginxBinary();
     if (nginx_.empty()) GTEST_SKIP() << "nginx is not installed";
     if (!ft::HaveCommand("curl")) GTEST_SKIP() << "curl is not installed";
@@ -430,6 +428,50 @@ TEST_F(RecordTcpTest, NoTcpRecordsNoTcp) {
   EXPECT_EQ(t.Total(), 0u);
   EXPECT_TRUE(t.netstats.empty());
   EXPECT_EQ(t.Counter("tcp_opened"), ~uint64_t{0});  // no such counter
+}
+
+TEST_F(RecordTcpTest, CgroupTracesTheConnectionsOfItsProcesses) {
+  // A fresh cgroup v2 holding nginx's workers: their accepts are traced
+  // with --cgroup alone (the master stays outside).
+  std::string mount;
+  {
+    std::ifstream in("/proc/mounts");
+    std::string dev, dir, type;
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream f(line);
+      if (f >> dev >> dir >> type && type == "cgroup2") {
+        mount = dir;
+        break;
+      }
+    }
+  }
+  if (mount.empty()) GTEST_SKIP() << "no cgroup2 mount";
+  const std::string cg =
+      mount + "/faultline-tcp-test-" + std::to_string(getpid());
+  if (mkdir(cg.c_str(), 0755) != 0) {
+    GTEST_SKIP() << "cannot create a cgroup v2 directory " << cg;
+  }
+  for (uint32_t w : workers_) {
+    std::ofstream procs(cg + "/cgroup.procs");
+    procs << w << "\n";
+  }
+  const std::string trace = dir_ + "/cg.flt";
+  // Relative to the cgroup2 mount, as a user would give it.
+  ft::Child rec = Record({"--cgroup", cg.substr(mount.size() + 1),
+                          "--no-faults"},
+                         trace, "3");
+  std::vector<CurlFigures> curls = Curls(3);
+  ft::RunResult r = rec.Wait(seconds(30));
+  // Back to the root cgroup before removing ours.
+  for (uint32_t w : workers_) {
+    std::ofstream procs(mount + "/cgroup.procs");
+    procs << w << "\n";
+  }
+  rmdir(cg.c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  TcpRecords t = Decode(trace);
+  EXPECT_EQ(t.accepts.size(), curls.size());
+  for (const auto& a : t.accepts) EXPECT_TRUE(workers_.count(a.pid)) << a.pid;
 }
 
 TEST_F(RecordTcpTest, BadPortOrCgroupIsOneLineAndExitTwo) {
