@@ -24,6 +24,10 @@ int ClosingIndex(uint8_t st) {
   }
 }
 
+// A state record whose gen is at most this much older than itself opened
+// the kernel's entry for it (first sight).
+constexpr uint64_t kFirstSightNs = 1000000;
+
 uint64_t FirstOf(uint64_t a, uint64_t b) {
   if (a == 0) return b;
   if (b == 0) return a;
@@ -232,8 +236,22 @@ void ConnectionAnalysis::OnTcpState(const trace::TcpStateEvent& e) {
       return;
     }
     c = &Open(e.sk, e.gen, e.gen, kUnknown);
-    c->partial = true;
     c->state = e.old_state;
+    c->state_since = e.gen;
+    // The kernel puts a socket it first sees in a state change into its
+    // map right then (a socket of a target from before the recording):
+    // gen is a moment before this record. An older gen: records were lost.
+    if (e.ts_ns >= e.gen && e.ts_ns - e.gen < kFirstSightNs) {
+      c->open_at_start = true;
+      if (c->state == kTcpFinWait1 || c->state == kTcpFinWait2 ||
+          c->state == kTcpClosing) {
+        c->local_fin = e.gen;
+      } else if (c->state == kTcpCloseWait || c->state == kTcpLastAck) {
+        c->peer_fin = e.gen;
+      }
+    } else {
+      c->partial = true;
+    }
   }
   SetTuple(*c, e.family, e.saddr, e.daddr, e.sport, e.dport);
   if (c->role == kUnknown) {
