@@ -333,6 +333,7 @@ void ConnectionAnalysis::OnTcpAccept(const trace::TcpAcceptEvent& e) {
     c->accept_wait = e.ts_ns - c->key.gen;  // TCP Fast Open: from SYN_RECV
   }
   ListenerAcc& l = ListenerFor(e.family, e.saddr, e.sport);
+  if (l.pid == 0) l.pid = e.pid;  // its listen() was before the recording
   ++l.accepted;
   l.max_seen = std::max(l.max_seen, e.backlog + 1);  // before this dequeue
   l.max_ack = std::max(l.max_ack, e.max_backlog);
@@ -594,7 +595,8 @@ void ConnectionAnalysis::Finish(Live c, bool at_end, uint64_t end_ns, Agg& agg) 
       m.close_reason = "aborted (no reset record seen)";
     }
   } else if (m.close == "fin") {
-    m.close_reason = c.simultaneous ? "simultaneous close" : m.closed_by + " closed first";
+    // FIN_WAIT1 -> CLOSING (the FINs crossed) still had ours first.
+    m.close_reason = m.closed_by + " closed first";
   } else if (m.close == "open" && m.closed_by != "open") {
     m.close_reason = m.closed_by + " closed first (still open at the end)";
   }

@@ -748,5 +748,37 @@ TEST(ConnectionAnalysisTest, FinishedConnectionsAreNotKept) {
   for (const auto& c : m.list) EXPECT_EQ(c.duration_ns, 60 * kUs);
 }
 
+// The Session holds TCP records like the others: fed in file order (CPU 1's
+// records after CPU 0's later ones), delivered in time order, only to the
+// visitors that want kWantTcp.
+TEST(ConnectionSessionTest, TcpRecordsComeOutInTimeOrder) {
+  struct Log : trace::TraceVisitor {
+    void OnTcpState(const trace::TcpStateEvent& e) override { got.push_back(e.ts_ns); }
+    void OnTcpClose(const trace::TcpCloseEvent& e) override { got.push_back(e.ts_ns); }
+    void OnTcpNetstat(const trace::TcpNetstatEvent& e) override { got.push_back(e.ts_ns); }
+    std::vector<uint64_t> got;
+  } tcp, none;
+  Session s;
+  s.Add(&tcp, kWantTcp);
+  s.Add(&none, kWantFault | kWantMmap);
+  trace::TcpStateEvent a;
+  a.ts_ns = 300;
+  a.cpu = 0;
+  s.OnTcpState(a);
+  trace::TcpCloseEvent c;
+  c.ts_ns = 400;
+  c.cpu = 0;
+  s.OnTcpClose(c);
+  a.ts_ns = 100;
+  a.cpu = 1;
+  s.OnTcpState(a);
+  trace::TcpNetstatEvent n;
+  n.ts_ns = 200;
+  s.OnTcpNetstat(n);
+  s.Finish();
+  EXPECT_EQ(tcp.got, (std::vector<uint64_t>{100, 200, 300, 400}));
+  EXPECT_TRUE(none.got.empty());
+}
+
 }  // namespace
 }  // namespace faultline::analyzer
