@@ -24,6 +24,10 @@ int ClosingIndex(uint8_t st) {
   }
 }
 
+// A state record whose gen is at most this much older than itself opened
+// the kernel's entry for it (first sight).
+constexpr uint64_t kFirstSightNs = 1000000;
+
 uint64_t FirstOf(uint64_t a, uint64_t b) {
   if (a == 0) return b;
   if (b == 0) return a;
@@ -232,8 +236,22 @@ void ConnectionAnalysis::OnTcpState(const trace::TcpStateEvent& e) {
       return;
     }
     c = &Open(e.sk, e.gen, e.gen, kUnknown);
-    c->partial = true;
     c->state = e.old_state;
+    c->state_since = e.gen;
+    // The kernel puts a socket it first sees in a state change into its
+    // map right then (a socket of a target from before the recording):
+    // gen is a moment before this record. An older gen: records were lost.
+    if (e.ts_ns >= e.gen && e.ts_ns - e.gen < kFirstSightNs) {
+      c->open_at_start = true;
+      if (c->state == kTcpFinWait1 || c->state == kTcpFinWait2 ||
+          c->state == kTcpClosing) {
+        c->local_fin = e.gen;
+      } else if (c->state == kTcpCloseWait || c->state == kTcpLastAck) {
+        c->peer_fin = e.gen;
+      }
+    } else {
+      c->partial = true;
+    }
   }
   SetTuple(*c, e.family, e.saddr, e.daddr, e.sport, e.dport);
   if (c->role == kUnknown) {
@@ -315,6 +333,7 @@ void ConnectionAnalysis::OnTcpAccept(const trace::TcpAcceptEvent& e) {
     c->accept_wait = e.ts_ns - c->key.gen;  // TCP Fast Open: from SYN_RECV
   }
   ListenerAcc& l = ListenerFor(e.family, e.saddr, e.sport);
+  if (l.pid == 0) l.pid = e.pid;  // its listen() was before the recording
   ++l.accepted;
   l.max_seen = std::max(l.max_seen, e.backlog + 1);  // before this dequeue
   l.max_ack = std::max(l.max_ack, e.max_backlog);
@@ -576,7 +595,8 @@ void ConnectionAnalysis::Finish(Live c, bool at_end, uint64_t end_ns, Agg& agg) 
       m.close_reason = "aborted (no reset record seen)";
     }
   } else if (m.close == "fin") {
-    m.close_reason = c.simultaneous ? "simultaneous close" : m.closed_by + " closed first";
+    // FIN_WAIT1 -> CLOSING (the FINs crossed) still had ours first.
+    m.close_reason = m.closed_by + " closed first";
   } else if (m.close == "open" && m.closed_by != "open") {
     m.close_reason = m.closed_by + " closed first (still open at the end)";
   }

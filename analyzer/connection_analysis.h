@@ -102,7 +102,8 @@ struct ConnectionsModel {
     uint16_t family = 0;
     std::string addr;
     uint16_t port = 0;
-    uint32_t pid = 0;  // the process that listened (0: not seen)
+    uint32_t pid = 0;  // the process that listened (if that was before the
+                       // recording: the first that accepted; 0: neither)
     std::string comm;
     uint32_t sockets = 0;  // distinct listening socks (SO_REUSEPORT: > 1)
     uint64_t accepted = 0;
