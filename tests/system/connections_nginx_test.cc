@@ -109,9 +109,11 @@ class ConnectionsNginxTest : public ::testing::Test {
   }
 
   // Starts a daemonised nginx (master + 2 workers, temp paths) with one
-  // server on 127.0.0.1:port_ whose block gets `directives`; every URI
-  // answers 200 "hello from nginx\n".
-  void StartNginx(const std::string& directives) {
+  // server on addr:port_ (addr "127.0.0.1" or "[::1]") whose block gets
+  // `directives`; every URI answers 200 "hello from nginx\n".
+  void StartNginx(const std::string& directives,
+                  const std::string& addr = "127.0.0.1") {
+    addr_ = addr;
     port_ = ft::FreePort();
     ASSERT_GT(port_, 0);
     const std::string& d = dir_.path();
@@ -123,7 +125,7 @@ class ConnectionsNginxTest : public ::testing::Test {
     for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
       conf << "  " << t << "_temp_path " << d << "/" << t << ";\n";
     }
-    conf << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
+    conf << "  server {\n    listen " << addr << ":" << port_ << ";\n"
          << "    " << directives << "\n"
          << "    location / { return 200 \"hello from nginx\\n\"; }\n"
          << "  }\n}\n";
@@ -149,13 +151,13 @@ class ConnectionsNginxTest : public ::testing::Test {
   }
 
   std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
+    return "http://" + addr_ + ":" + std::to_string(port_) + path;
   }
 
   // curl with -w '%{local_port} %{num_connects}\n' for each of `paths`
   // (one invocation: keep-alive reuses the connection where nginx allows).
   std::vector<std::string> CurlArgs(const std::vector<std::string>& paths) {
-    std::vector<std::string> argv = {"curl", "-s", "--max-time", "5"};
+    std::vector<std::string> argv = {"curl", "-g", "-s", "--max-time", "5"};
     for (size_t i = 0; i < paths.size(); ++i) {
       if (i > 0) argv.push_back("--next");
       for (const char* a : {"-s", "-o", "/dev/null", "-w",
@@ -216,7 +218,13 @@ class ConnectionsNginxTest : public ::testing::Test {
     auto rep = ft::ReportedOnPort(observed_.report["connections"], port_,
                                   &errors);
     EXPECT_TRUE(errors.empty()) << ft::JoinLines(errors);
+    const std::string want_addr =
+        addr_ == "[::1]" ? "::1" : addr_;  // the URL form without brackets
     for (const auto& [port, c] : rep) {
+      EXPECT_EQ(c.raw.value("local_addr", ""), want_addr)
+          << "client port " << port << ": " << c.raw.dump();
+      EXPECT_EQ(c.raw.value("remote_addr", ""), want_addr)
+          << "client port " << port << ": " << c.raw.dump();
       const pid_t pid = static_cast<pid_t>(c.pid);
       EXPECT_TRUE(workers_.count(pid))
           << "client port " << port << ": pid " << c.pid
@@ -237,6 +245,7 @@ class ConnectionsNginxTest : public ::testing::Test {
   }
 
   std::string nginx_;
+  std::string addr_ = "127.0.0.1";
   ft::TempDir dir_{"faultline-conn-nginx"};
   int port_ = 0;
   pid_t master_ = 0;
@@ -284,6 +293,23 @@ TEST_F(ConnectionsNginxTest, ClientClosesFirst) {
       [&] {
         std::vector<int> ports;
         for (int i = 0; i < 3; ++i) {
+          ft::RunResult c = ft::Run(CurlArgs({"/x", "/y"}), seconds(20));
+          EXPECT_EQ(c.exit_code, 0) << c.err;
+          for (int p : NewConnectionPorts(c.out)) ports.push_back(p);
+        }
+        return ports;
+      },
+      "client", "fin");
+}
+
+// The same over IPv6 loopback ([::1]): the kernel side reads v6
+// addresses, and the report names them.
+TEST_F(ConnectionsNginxTest, ClientClosesFirstIpv6) {
+  ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 65;", "[::1]"));
+  ObserveAndCompare(
+      [&] {
+        std::vector<int> ports;
+        for (int i = 0; i < 2; ++i) {
           ft::RunResult c = ft::Run(CurlArgs({"/x", "/y"}), seconds(20));
           EXPECT_EQ(c.exit_code, 0) << c.err;
           for (int p : NewConnectionPorts(c.out)) ports.push_back(p);
