@@ -87,11 +87,14 @@ TEST(CaptureParseTest, StraceSockets) {
       "...>\n"
       "4116  <... read resumed>) = 3\n"
       "4117  <... accept4 resumed>) = 13<TCP:[127.0.0.1:8080->127.0.0.1:59458]>\n"
-      "4115  write(5<TCP:[127.0.0.1:9090->127.0.0.1:59458]>, \"x\", 1) = 1\n";
+      "4115  write(5<TCP:[127.0.0.1:9090->127.0.0.1:59458]>, \"x\", 1) = 1\n"
+      "4118  close(12<TCP:[127.0.0.1:8080->127.0.0.1:59452]>) = 0\n";
   auto s = ft::ParseStraceSockets(text, 8080);
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[59452].accept_tid, 4117);
   EXPECT_EQ(s[59452].writer_tids, std::set<pid_t>({4115}));
+  EXPECT_EQ(s[59452].closer_tids, std::set<pid_t>({4118}));
+  EXPECT_EQ(s[59452].Touched(), std::set<pid_t>({4115, 4117, 4118}));
   EXPECT_EQ(s[59458].accept_tid, 4117);
   EXPECT_EQ(s[59458].reader_tids, std::set<pid_t>({4116}));
   EXPECT_TRUE(s[59458].writer_tids.empty());  // the 9090 socket is another
