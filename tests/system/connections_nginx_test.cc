@@ -14,11 +14,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -357,6 +359,87 @@ TEST_F(ConnectionsNginxTest, NginxResetsTimedOutClient) {
         return ports;
       },
       "server", "rst");
+}
+
+// A keep-alive connection still open when the recording (and the capture)
+// ends, next to one that closed: the open one is "open" both ways, as on
+// the wire, which holds no FIN or RST of it.
+TEST_F(ConnectionsNginxTest, ConnectionOpenAtTheEnd) {
+  ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 65;"));
+  std::unique_ptr<ft::TcpClient> held;
+  std::string error;
+  auto o = ft::Observe(
+      {"-p", std::to_string(master_)}, port_, dir_.path(),
+      [&] {
+        ft::RunResult c = ft::Run(CurlArgs({"/closed"}), seconds(20));
+        EXPECT_EQ(c.exit_code, 0) << c.err;
+        held = std::make_unique<ft::TcpClient>(port_);
+        ASSERT_TRUE(held->ok());
+        ASSERT_TRUE(held->Send("GET /open HTTP/1.1\r\nHost: x\r\n\r\n"));
+        EXPECT_NE(held->ReadUntil("hello from nginx", seconds(5)), "");
+      },
+      &error);
+  ASSERT_TRUE(o) << error;
+  observed_ = *o;
+  held.reset();  // Only now: after the capture stopped.
+  ASSERT_EQ(o->wire.size(), 2u);
+  int open = 0;
+  for (const auto& w : o->wire) open += w.first_close == "open";
+  ASSERT_EQ(open, 1) << "the held connection must have no FIN/RST yet";
+  if (!o->report.contains("connections")) {
+    GTEST_SKIP() << "this build's report has no \"connections\" object "
+                    "(connection analysis not built yet)";
+  }
+  std::vector<std::string> diffs =
+      ft::CompareWithWire(o->report["connections"], o->wire, port_);
+  EXPECT_TRUE(diffs.empty())
+      << "report vs tshark capture of lo:\n"
+      << ft::JoinLines(diffs) << "recorder: " << o->record_stderr
+      << "kept: " << ft::KeepArtifacts(dir_.path(), "open-at-end");
+  CheckAttribution({});
+}
+
+// Churn: faultline-load with a new connection per request, 4 at a time,
+// 600 requests. Socket addresses are recycled within microseconds here
+// (proto-tcp FINDINGS Q5), so this checks that identity survives reuse:
+// every connection on the wire is in the report once, with its own ending
+// and bytes, and the totals match. The load's own count says how many
+// connections it opened (one per completed request with --close).
+TEST_F(ConnectionsNginxTest, ChurnOfShortConnections) {
+  const std::string load = ft::BuildPath("faultline-load");
+  if (access(load.c_str(), X_OK) != 0) GTEST_SKIP() << load << " is not built";
+  ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 65;"));
+  std::string load_out;
+  std::string error;
+  auto o = ft::Observe(
+      {"-p", std::to_string(master_)}, port_, dir_.path(),
+      [&] {
+        ft::RunResult r = ft::Run({load, Url("/"), "--close", "-c", "4", "-n",
+                                   "600", "--json"},
+                                  seconds(60));
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        load_out = r.out;
+      },
+      &error);
+  ASSERT_TRUE(o) << error;
+  observed_ = *o;
+  json l = json::parse(load_out, nullptr, false);
+  ASSERT_FALSE(l.is_discarded()) << load_out;
+  ASSERT_EQ(l.value("completed", -1), 600) << load_out;
+  EXPECT_GE(o->wire.size(), 600u) << "one connection per request at least";
+  if (!o->report.contains("connections")) {
+    GTEST_SKIP() << "this build's report has no \"connections\" object "
+                    "(connection analysis not built yet)";
+  }
+  std::vector<std::string> diffs =
+      ft::CompareWithWire(o->report["connections"], o->wire, port_);
+  EXPECT_TRUE(diffs.empty())
+      << diffs.size() << " differences, report vs tshark capture of lo:\n"
+      << ft::JoinLines(std::vector<std::string>(
+             diffs.begin(), diffs.begin() + std::min<size_t>(diffs.size(), 20)))
+      << "recorder: " << o->record_stderr
+      << "kept: " << ft::KeepArtifacts(dir_.path(), "churn");
+  CheckAttribution({});
 }
 
 // Many short connections from two curl processes at once (both workers
