@@ -217,7 +217,9 @@ void ConnectionAnalysis::OnTcpState(const trace::TcpStateEvent& e) {
       c.state = kTcpSynRecv;
       SetTuple(c, e.family, e.saddr, e.daddr, e.sport, e.dport);
     } else {
-      listener_socks_.erase(Key{e.sk, e.gen});  // the listener closed
+      // The listener closes; its destroy follows. (A listener from before
+      // the recording gets its gen here, at its first sight.)
+      listener_socks_[Key{e.sk, e.gen}] = e.sport;
     }
     return;
   }
@@ -439,6 +441,8 @@ void ConnectionAnalysis::OnTcpClose(const trace::TcpCloseEvent& e) {
     it = live_.find(Key{e.sk, s->second});
   }
   if (it == live_.end()) {
+    // No remote side: a listener (or a socket that never connected).
+    if (e.dport == 0) return;
     // Only its end was seen (records lost): a connection of one record.
     Live& c = Open(e.sk, e.gen ? e.gen : ts, e.gen ? e.gen : ts, kUnknown);
     c.partial = true;
