@@ -94,9 +94,13 @@ struct {
  * (TCP_ABORT_ON_DATA comes ~10 us after it). */
 struct fl_tomb {
 	__u64 gen;
-	__u64 ts;   /* destroy time */
+	__u64 ts;      /* destroy time */
 	__u32 pid;
 	__u32 tid;
+	__u16 sport;   /* the ports: the address may already be another,
+			* untraced socket's (reuse takes microseconds) */
+	__u16 dport;
+	__u32 _pad;
 };
 
 struct {
@@ -313,17 +317,20 @@ static __always_inline void fill_cur(__u32 *pid, __u32 *tid, int ctx)
 	}
 }
 
-/* FL_EV_TCP_STATE / FL_EV_TCP_SEEN of `sk` now. */
+/* FL_EV_TCP_STATE / FL_EV_TCP_SEEN of `sk` at `ts`: the same clock read
+ * as the entry's gen (when this event opened it) and est_ns, so that they
+ * equal this record's time. */
 static __always_inline void emit_state(const struct sock *sk,
 				       const struct fl_conn *c, __u16 type,
 				       int oldstate, int newstate, int ctx,
-				       const struct sock *lsk)
+				       const struct sock *lsk, __u64 ts)
 {
 	struct fl_tcp_state *e = reserve(sizeof(*e));
 
 	if (!e)
 		return;
 	fill_hdr(&e->hdr, type, sizeof(*e));
+	e->hdr.ts_ns = ts;
 	e->sk = (__u64)sk;
 	e->gen = c->gen;
 	__builtin_memset(e->saddr, 0, 16);
@@ -370,8 +377,8 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate,
 		return 0;
 	c = bpf_map_lookup_elem(&tcp_conns, &key);
 	lport = local_port(sk, oldstate);
+	now = bpf_ktime_get_ns();
 	if (!c) {
-		now = bpf_ktime_get_ns();
 		if (newstate == TCP_SYN_RECV) {
 			/* a child of a traced listener? (its addresses are
 			 * already the peer's) */
@@ -413,7 +420,7 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate,
 			bpf_map_delete_elem(&tcp_listeners, &lport);
 	} else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
 		/* the child is already on the listener's accept queue */
-		c->est_ns = bpf_ktime_get_ns();
+		c->est_ns = now;
 		l = bpf_map_lookup_elem(&tcp_listeners, &lport);
 		if (l && l->sk)
 			lsk = (const struct sock *)l->sk;
@@ -421,7 +428,7 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate,
 	} else if (newstate == TCP_ESTABLISHED) {
 		conn_refresh(c, sk);
 	}
-	emit_state(sk, c, FL_EV_TCP_STATE, oldstate, newstate, cx, lsk);
+	emit_state(sk, c, FL_EV_TCP_STATE, oldstate, newstate, cx, lsk, now);
 	return 0;
 }
 
@@ -515,11 +522,13 @@ static __always_inline void adopt_acceptor(void)
 static __always_inline struct fl_conn *conn_seen(const struct sock *sk)
 {
 	__u8 state = SKC(sk)->skc_state;
+	__u64 now = bpf_ktime_get_ns();
 	struct fl_conn *c;
 
-	c = conn_open(sk, bpf_ktime_get_ns(), 1, state == TCP_LISTEN);
+	c = conn_open(sk, now, 1, state == TCP_LISTEN);
 	if (c)
-		emit_state(sk, c, FL_EV_TCP_SEEN, state, state, CTX_TASK, NULL);
+		emit_state(sk, c, FL_EV_TCP_SEEN, state, state, CTX_TASK, NULL,
+			   now);
 	return c;
 }
 
@@ -817,7 +826,8 @@ static __always_inline int reset_owner(const struct sock *sk,
 		return 1;
 	}
 	t = bpf_map_lookup_elem(&tcp_tombs, &key);
-	if (t && e->hdr.ts_ns - t->ts < TOMB_NS) {
+	if (t && e->hdr.ts_ns - t->ts < TOMB_NS && t->sport == e->sport &&
+	    (t->dport == e->dport || !e->dport)) {
 		e->gen = t->gen;
 		e->pid = t->pid;
 		e->tid = t->tid;
@@ -866,6 +876,7 @@ int BPF_PROG(tcp_send_reset, const struct sock *sk, const struct sk_buff *skb,
 			e->flags |= FL_RST_F_TIMEWAIT;
 		else if (state == TCP_NEW_SYN_RECV)
 			e->flags |= FL_RST_F_REQUEST;
+		/* after sk_tuple(): the tombstone check needs the ports */
 		ours = (e->flags & (FL_RST_F_TIMEWAIT | FL_RST_F_REQUEST)) ?
 			       0 : reset_owner(sk, e);
 	} else {
@@ -951,6 +962,8 @@ int BPF_PROG(tcp_destroy, struct sock *sk)
 	t.ts = bpf_ktime_get_ns();
 	t.pid = c->pid;
 	t.tid = c->tid;
+	t.sport = c->sport;
+	t.dport = c->dport;
 	bpf_map_update_elem(&tcp_tombs, &key, &t, BPF_ANY);
 	bpf_map_delete_elem(&tcp_conns, &key);
 	return 0;

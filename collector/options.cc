@@ -34,8 +34,8 @@ po::options_description MakeOptions() {
        "trace the processes listening on TCP port N (and their descendants; "
        "also those that accept on it later) and the port's connections")
       ("cgroup", po::value<std::string>(),
-       "trace the processes of this cgroup v2 (a directory under "
-       "/sys/fs/cgroup, or a path relative to it)")
+       "trace the processes of this cgroup v2 (its directory, or a path "
+       "relative to the cgroup2 mount, e.g. system.slice/nginx.service)")
       ("stacks", "record the user stack of each fault")
       ("ring-mb", po::value<uint32_t>()->default_value(32),
        "ring buffer size in MiB (a power of two)")

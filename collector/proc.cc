@@ -208,9 +208,19 @@ std::vector<uint32_t> NewDescendants(
   return out;
 }
 
+std::string Cgroup2Mount() {
+  std::ifstream in("/proc/mounts");
+  std::string dev, dir, type;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    if (f >> dev >> dir >> type && type == "cgroup2") return dir;
+  }
+  return "/sys/fs/cgroup";
+}
+
 Result<CgroupDir> ResolveCgroup(const std::string& path) {
   CgroupDir d;
-  d.path = path[0] == '/' ? path : "/sys/fs/cgroup/" + path;
+  d.path = path[0] == '/' ? path : Cgroup2Mount() + "/" + path;
   struct stat st {};
   if (stat(d.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Fail(2, "faultline record: --cgroup " + path + ": no such cgroup "

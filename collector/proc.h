@@ -55,7 +55,11 @@ std::vector<uint32_t> NewDescendants(
 // "" when it cannot be read (process gone, mapping changed).
 std::string MappedFilePath(uint32_t pid, uint64_t start, uint64_t end);
 
-// A cgroup v2 directory: `path` absolute, or relative to /sys/fs/cgroup.
+// Where cgroup2 is mounted (/proc/mounts): /sys/fs/cgroup on a unified
+// system, /sys/fs/cgroup/unified on a hybrid one; /sys/fs/cgroup if none.
+std::string Cgroup2Mount();
+
+// A cgroup v2 directory: `path` absolute, or relative to Cgroup2Mount().
 struct CgroupDir {
   std::string path;  // the absolute directory
   uint64_t id = 0;   // its cgroup id (= the directory's inode number, what
