@@ -957,6 +957,11 @@ ConnectionsModel ConnectionAnalysis::Model() const {
     }
     imbalance(m.processes, idle.size(), "process");
   }
+  // Largest first (SPEC 6: every list by cost): by connections concerned.
+  std::stable_sort(m.anomalies.begin(), m.anomalies.end(),
+                   [](const ConnectionsModel::Anomaly& a, const ConnectionsModel::Anomaly& b) {
+                     return a.connections_total > b.connections_total;
+                   });
   m.threads_total = m.threads.size();
   m.processes_total = m.processes.size();
   if (m.threads.size() > options_.table_max) m.threads.resize(options_.table_max);
