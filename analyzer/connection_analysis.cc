@@ -443,6 +443,7 @@ void ConnectionAnalysis::OnTcpClose(const trace::TcpCloseEvent& e) {
   if (it == live_.end()) {
     // No remote side: a listener (or a socket that never connected).
     if (e.dport == 0) return;
+    if (held_index_.contains(Key{e.sk, e.gen})) return;  // closed already
     // Only its end was seen (records lost): a connection of one record.
     Live& c = Open(e.sk, e.gen ? e.gen : ts, e.gen ? e.gen : ts, kUnknown);
     c.partial = true;
