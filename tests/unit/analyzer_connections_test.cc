@@ -662,6 +662,24 @@ TEST_F(ConnectionsTest, OpenAtTheStart) {
   EXPECT_EQ(c["partial"], false);
 }
 
+// A listener from before the recording is first seen when it closes
+// (LISTEN -> CLOSE with a fresh gen, then its destroy with no remote side):
+// not a connection.
+TEST_F(ConnectionsTest, ListenerClosingIsNoConnection) {
+  Write([&](TcpTrace& t) {
+    const uint64_t ts = kStart + 5 * kMs, lsk = 0xffff888100009000;
+    fl_tcp_state s = t.StateRec(ts, lsk, ts - 3 * kUs, 10, 7, 0);
+    std::memset(s.daddr, 0, 16);
+    s.pid = s.cur_pid = kSrv;
+    s.tid = s.cur_tid = kSrv;
+    t.Put(s, FL_EV_TCP_STATE, ts);
+    t.Close(ts + 5 * kUs, lsk, ts - 3 * kUs, 0, 0, 0, 0);
+  }, 0);
+  Json c = Report();
+  EXPECT_EQ(c["total"], 0);
+  EXPECT_EQ(c["partial"], false) << c.dump();
+}
+
 TEST_F(ConnectionsTest, JsonNamesAsSpecSection6) {
   Write([&](TcpTrace& t) {
     uint64_t g = t.Accepted(kStart + 1 * kMs, 0x80000, 48000, 20 * kUs);
