@@ -126,9 +126,15 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
 
   AddressSpaces& spaces = tracker_.spaces();
   uint32_t name = facts.vma ? facts.vma->name : spaces.unknown_name();
-  Cost& m = mappings_[uint64_t{f.pid} << 32 | name];
-  ++m.faults;
-  m.ns += ns;
+  // Faults come in runs on one mapping and one site: the last entry of
+  // each table is kept (unordered_map nodes do not move).
+  const uint64_t mkey = uint64_t{f.pid} << 32 | name;
+  if (last_mapping_ == nullptr || last_mapping_key_ != mkey) {
+    last_mapping_ = &mappings_[mkey];
+    last_mapping_key_ = mkey;
+  }
+  ++last_mapping_->faults;
+  last_mapping_->ns += ns;
 
   SiteKey site{f.pid, kKernelSite, 0};
   if (!kernel) {
@@ -141,9 +147,12 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
       site.offset = f.ip;
     }
   }
-  Cost& s = sites_[site];
-  ++s.faults;
-  s.ns += ns;
+  if (last_site_ == nullptr || !(last_site_key_ == site)) {
+    last_site_ = &sites_[site];
+    last_site_key_ = site;
+  }
+  ++last_site_->faults;
+  last_site_->ns += ns;
 }
 
 void FaultAnalysis::OnSummary(const trace::SummaryInfo& s) {
