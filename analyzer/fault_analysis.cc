@@ -29,6 +29,18 @@ void SortByCost(std::vector<T>& v) {
   });
 }
 
+// ++c.faults, c.ns += ns in general-purpose registers: vectorised, the two
+// adds would load {1, ns} from two scalar stores just made, a failed
+// store-to-load forward on every fault.
+template <typename C>
+inline void Book(C& c, uint64_t ns) {
+  uint64_t faults = c.faults + 1;
+  uint64_t total = c.ns + ns;
+  asm("" : "+r"(faults), "+r"(total));
+  c.faults = faults;
+  c.ns = total;
+}
+
 }  // namespace
 
 LatencyModel LatencyModel::Of(const LatencyHistogram& h) {
@@ -133,8 +145,7 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
     last_mapping_ = &mappings_[mkey];
     last_mapping_key_ = mkey;
   }
-  ++last_mapping_->faults;
-  last_mapping_->ns += ns;
+  Book(*last_mapping_, ns);
 
   SiteKey site{f.pid, kKernelSite, 0};
   if (!kernel) {
@@ -151,8 +162,7 @@ void FaultAnalysis::OnFault(const trace::FaultEvent& f) {
     last_site_ = &sites_[site];
     last_site_key_ = site;
   }
-  ++last_site_->faults;
-  last_site_->ns += ns;
+  Book(*last_site_, ns);
 }
 
 void FaultAnalysis::OnSummary(const trace::SummaryInfo& s) {
