@@ -11,7 +11,10 @@
 // master's children in /proc) and was accepted by a thread of that worker,
 // never by the client (on loopback the softirq runs in the client).
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -278,6 +281,58 @@ TEST_F(ConnectionsNginxTest, ServerClosesFirst) {
   ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 0;"));
   ObserveAndCompare([&] { return ServerClosingClients(port_, 5); }, "server",
                     "fin");
+}
+
+// nginx closes first; the client, after nginx's FIN, still sends data.
+// nginx's socket is gone (its orphan became a timewait sock when our ACK
+// arrived), so the kernel answers with a RST from the timewait sock, a
+// different socket address than the connection's (proto-tcp FINDINGS Q4):
+// the connection must still end "rst", closed by the server, and count
+// in rst_sent. The late bytes never reached nginx: bytes_in is not
+// compared.
+TEST_F(ConnectionsNginxTest, DataAfterServerCloseIsReset) {
+  ASSERT_NO_FATAL_FAILURE(StartNginx("keepalive_timeout 0;"));
+  std::vector<int> ports;
+  std::string error;
+  auto o = ft::Observe(
+      {"-p", std::to_string(master_)}, port_, dir_.path(),
+      [&] {
+        for (int i = 0; i < 2; ++i) {
+          ft::TcpClient c(port_);
+          ASSERT_TRUE(c.ok());
+          sockaddr_in a{};
+          socklen_t len = sizeof a;
+          getsockname(c.fd(), reinterpret_cast<sockaddr*>(&a), &len);
+          ports.push_back(ntohs(a.sin_port));
+          ASSERT_TRUE(c.Send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+          bool closed = false;
+          c.ReadUntilClose(seconds(5), &closed);
+          ASSERT_TRUE(closed);
+          std::this_thread::sleep_for(milliseconds(100));
+          c.Send("late bytes\n");
+          std::this_thread::sleep_for(milliseconds(50));
+        }
+      },
+      &error);
+  ASSERT_TRUE(o) << error;
+  observed_ = *o;
+  EXPECT_EQ(std::set<int>(ports.begin(), ports.end()), WirePorts(o->wire));
+  for (const auto& w : o->wire) {
+    ASSERT_EQ(w.first_close, "server") << ft::Describe(w);
+    ASSERT_TRUE(w.server_rst) << "no RST for the late data: "
+                              << ft::Describe(w);
+  }
+  if (!o->report.contains("connections")) {
+    GTEST_SKIP() << "this build's report has no \"connections\" object "
+                    "(connection analysis not built yet)";
+  }
+  std::vector<std::string> diffs = ft::CompareWithWire(
+      o->report["connections"], o->wire, port_, /*compare_bytes_in=*/false);
+  EXPECT_TRUE(diffs.empty())
+      << "report vs tshark capture of lo:\n"
+      << ft::JoinLines(diffs) << "recorder: " << o->record_stderr
+      << "kept: " << ft::KeepArtifacts(dir_.path(), "data-after-close");
+  CheckAttribution({});
 }
 
 // The same, with the target given as the listening port.
