@@ -137,6 +137,10 @@ class FaultAnalysis : public trace::TraceVisitor {
 
   std::unordered_map<uint64_t, Cost> mappings_;  // pid << 32 | name id
   std::unordered_map<SiteKey, Cost, SiteHash> sites_;
+  uint64_t last_mapping_key_ = 0;
+  Cost* last_mapping_ = nullptr;
+  SiteKey last_site_key_{};
+  Cost* last_site_ = nullptr;
 };
 
 }  // namespace faultline::analyzer

@@ -40,8 +40,11 @@
 // of that record.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -132,46 +135,86 @@ class Session : public trace::TraceVisitor {
   };
 
  private:
-  struct Item {
-    trace::FaultEvent fault;  // a fault; otherwise only fault.ts_ns (key)
-    uint64_t seq = 0;         // arrival order, breaks ties between queues
-    std::unique_ptr<Owned> other;  // non-null: not a fault
+  // The queues hold records in (ts, seq) order; seq (arrival order) breaks
+  // ties between queues. Faults, nearly every record, are held by value in
+  // a queue of their own per CPU (56 bytes, no allocation, no destructor);
+  // every other record is an Owned behind a pointer in a second queue of
+  // its CPU (metadata: one more queue). The release merges all of them.
+  struct FaultSlot {
+    trace::FaultEvent f;
+    uint64_t seq;
   };
-  // A growable ring of items in time order.
-  class Queue {
+  struct OtherSlot {
+    uint64_t ts = 0;
+    uint64_t seq = 0;
+    std::unique_ptr<Owned> rec;
+  };
+  // A growable ring of T in (ts, seq) order. T is trivially copyable
+  // (faults: raw storage, never initialised nor destroyed) or movable.
+  template <class T>
+  class Ring {
    public:
+    Ring() = default;
+    Ring(Ring&& o) noexcept { *this = std::move(o); }
+    Ring& operator=(Ring&& o) noexcept {
+      std::swap(items_, o.items_);
+      std::swap(cap_, o.cap_);
+      std::swap(mask_, o.mask_);
+      std::swap(head_, o.head_);
+      std::swap(tail_, o.tail_);
+      std::swap(back_ts_, o.back_ts_);
+      return *this;
+    }
+    ~Ring() { Destroy(); }
     bool empty() const { return head_ == tail_; }
     size_t size() const { return tail_ - head_; }
-    Item& front() { return items_[head_ & mask_]; }
+    T& front() { return items_[head_ & mask_]; }
+    T& at(size_t i) { return items_[(head_ + i) & mask_]; }
     uint64_t back_ts() const { return back_ts_; }  // the newest held
-    Item& PushBack(uint64_t ts);
-    // Inserts in ts order (for the rare record older than the queue's back).
-    Item& InsertSorted(uint64_t ts);
+    T& PushBack(uint64_t ts) {
+      if (tail_ - head_ == cap_) Grow();
+      back_ts_ = ts;
+      return items_[tail_++ & mask_];
+    }
+    // Inserts in ts order (for the rare record older than the queue's
+    // back), after the held records of the same ts.
+    T& InsertSorted(uint64_t ts);
     void PopFront() {
-      items_[head_ & mask_].other.reset();
+      if constexpr (!std::is_trivially_copyable_v<T>) items_[head_ & mask_] = T();
       ++head_;
     }
+    void PopFront(size_t n) { head_ += n; }  // trivially copyable T only
 
    private:
+    static uint64_t TsOf(const T& t);
     void Grow();
-    std::vector<Item> items_;
-    size_t mask_ = 0;
+    void Destroy();
+    T* items_ = nullptr;
+    size_t cap_ = 0, mask_ = 0;
     size_t head_ = 0, tail_ = 0;
     uint64_t back_ts_ = 0;
   };
+  using FaultQueue = Ring<FaultSlot>;
+  using OtherQueue = Ring<OtherSlot>;
 
-  Item* Hold(uint16_t queue, uint64_t ts);
   void HoldOther(uint16_t cpu, uint64_t ts, std::unique_ptr<Owned> o);
+  void HoldMetadata(std::unique_ptr<Owned> o);
+  // Queues `o` at `ts` on `q` (false: late, the caller delivers it).
+  bool HoldOwned(OtherQueue& q, uint64_t ts, std::unique_ptr<Owned>& o);
+  bool Late(uint64_t ts) {
+    if (ts >= delivered_ts_) return false;
+    ++stats_.late;
+    stats_.max_late_ns = std::max(stats_.max_late_ns, delivered_ts_ - ts);
+    return true;
+  }
   bool OverBound() const {
     return held_ > options_.max_pending || held_bytes_ > options_.max_held_bytes;
   }
-  void HoldMetadata(std::unique_ptr<Owned> o);
   void Release(bool all);
   void SeenEvent(uint64_t ts) {
     if (ts > newest_ts_) newest_ts_ = ts;
     if (stats_.first_ts_ns == 0 || ts < stats_.first_ts_ns) stats_.first_ts_ns = ts;
   }
-  void Deliver(Item& it);
   void DeliverFault(const trace::FaultEvent& f) {
     for (trace::TraceVisitor* v : fault_) v->OnFault(f);
   }
@@ -215,8 +258,9 @@ class Session : public trace::TraceVisitor {
   std::vector<trace::TraceVisitor*> fault_, mmap_, task_, tlb_, opaque_,
       meta_, footer_visitors_, warning_, tcp_;
 
-  // queues_[0]: metadata; queues_[cpu + 1]: that CPU's events.
-  std::vector<Queue> queues_;
+  std::vector<FaultQueue> faults_;  // faults_[cpu]
+  std::vector<OtherQueue> others_;  // others_[cpu]: events that are not faults
+  OtherQueue metadata_;
   size_t held_ = 0;
   size_t held_bytes_ = 0;
   uint64_t seq_ = 0;
