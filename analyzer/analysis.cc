@@ -8,16 +8,19 @@ namespace faultline::analyzer {
 
 ReportAnalyses::ReportAnalyses(const trace::FileHeader& header,
                                AnalysisOptions options,
-                               SessionOptions session_options)
+                               SessionOptions session_options,
+                               ConnectionOptions connection_options)
     : trace_(header),
       faults_(header, names_, tracker_, options),
       tlb_(names_),
+      connections_(header, names_, connection_options),
       session_(session_options) {
   session_.Add(&names_, kWantTask | kWantMetadata);
   session_.Add(&tracker_, kWantFault | kWantMmap | kWantTask | kWantMetadata);
   session_.Add(&trace_, kWantOpaque | kWantFooter);
   session_.Add(&faults_, kWantFault | kWantMetadata);
   session_.Add(&tlb_, kWantTlb);
+  session_.Add(&connections_, kWantTcp | kWantFooter);
 }
 
 ReportModel ReportAnalyses::Model(const trace::ReadStats& stats,
@@ -27,6 +30,7 @@ ReportModel ReportAnalyses::Model(const trace::ReadStats& stats,
   m.trace = trace_.Model(stats, session_.stats());
   m.faults = faults_.Model(symbolizer);
   m.tlb = tlb_.Model();
+  m.connections = connections_.Model();
   return m;
 }
 

@@ -1,6 +1,6 @@
 // The analyses behind `faultline report`, wired to one Session: the shared
 // tables (Names, AddressTracker) first, then one visitor per report section
-// (trace, faults, TLB). Model() gathers each section's model into the
+// (trace, faults, TLB, connections). Model() gathers each section's model into the
 // ReportModel that the renderers print (render_json.h, render_text.h).
 //
 // A new section (connections, requests, ...) is a visitor with a Model()
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "analyzer/address_tracker.h"
+#include "analyzer/connection_analysis.h"
 #include "analyzer/fault_analysis.h"
 #include "analyzer/names.h"
 #include "analyzer/session.h"
@@ -28,13 +29,15 @@ struct ReportModel {
   TraceModel trace;
   FaultsModel faults;
   TlbModel tlb;
+  ConnectionsModel connections;
 };
 
 class ReportAnalyses {
  public:
   explicit ReportAnalyses(const trace::FileHeader& header,
                           AnalysisOptions options = {},
-                          SessionOptions session_options = {});
+                          SessionOptions session_options = {},
+                          ConnectionOptions connection_options = {});
   ReportAnalyses(const ReportAnalyses&) = delete;
   ReportAnalyses& operator=(const ReportAnalyses&) = delete;
 
@@ -48,6 +51,7 @@ class ReportAnalyses {
   const Names& names() const { return names_; }
   AddressTracker& tracker() { return tracker_; }
   const FaultAnalysis& faults() const { return faults_; }
+  const ConnectionAnalysis& connections() const { return connections_; }
 
  private:
   Names names_;
@@ -55,6 +59,7 @@ class ReportAnalyses {
   TraceAnalysis trace_;
   FaultAnalysis faults_;
   TlbAnalysis tlb_;
+  ConnectionAnalysis connections_;
   Session session_;
 };
 

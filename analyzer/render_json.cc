@@ -1,5 +1,9 @@
 #include "analyzer/render_json.h"
 
+#include <cstdio>
+#include <optional>
+#include <string>
+
 namespace faultline::analyzer {
 
 namespace {
@@ -154,6 +158,153 @@ Json ToJson(const TlbModel& m) {
   return tlb;
 }
 
+namespace {
+
+template <class T>
+Json OrNull(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+Json ConnJson(const ConnectionsModel::Conn& c) {
+  Json j;
+  j["id"] = c.id;
+  j["local_addr"] = c.local_addr;
+  j["local_port"] = c.local_port;
+  j["remote_addr"] = c.remote_addr;
+  j["remote_port"] = c.remote_port;
+  j["family"] = c.family == 10 ? "ipv6" : "ipv4";
+  j["role"] = c.role;
+  j["role_guessed"] = c.role_guessed;
+  j["pid"] = c.pid;
+  j["comm"] = c.comm;
+  j["accept_tid"] = OrNull(c.accept_tid);
+  j["serving_tids"] = c.serving_tids;
+  Json serving = Json::array();
+  for (const auto& s : c.serving) {
+    serving.push_back({{"tid", s.tid}, {"pid", s.pid}, {"from_ns", s.from_ns},
+                       {"bytes_in", s.bytes_in}, {"bytes_out", s.bytes_out}});
+  }
+  j["serving"] = std::move(serving);
+  j["serving_more"] = c.serving_more;
+  j["last_tid"] = c.last_tid;
+  j["opened_ns"] = c.opened_ns;
+  j["established_ns"] = OrNull(c.established_ns);
+  j["established_monotonic_ns"] = OrNull(c.established_monotonic_ns);
+  j["handshake_ns"] = OrNull(c.handshake_ns);
+  j["accept_wait_ns"] = OrNull(c.accept_wait_ns);
+  j["duration_ns"] = c.duration_ns;
+  j["closed_by"] = c.closed_by;
+  j["close"] = c.close;
+  j["close_reason"] = c.close_reason;
+  j["reset_reason"] = c.first_reset.empty() ? Json(nullptr) : Json(c.first_reset);
+  j["bytes_in"] = c.bytes_in;
+  j["bytes_out"] = c.bytes_out;
+  j["requests"] = nullptr;  // the server's USDT probes: a later issue
+  j["faults"] = nullptr;    // the fault correlation: a later issue
+  j["fault_ns"] = nullptr;
+  j["retransmits"] = c.retransmits;
+  j["open_at_start"] = c.open_at_start;
+  j["open_at_end"] = c.open_at_end;
+  j["state_at_end"] = c.open_at_end ? Json(c.state_at_end) : Json(nullptr);
+  j["state_ns"] = {{"fin_wait1", OrNull(c.fin_wait1_ns)},
+                   {"fin_wait2", OrNull(c.fin_wait2_ns)},
+                   {"closing", OrNull(c.closing_ns)},
+                   {"close_wait", OrNull(c.close_wait_ns)},
+                   {"last_ack", OrNull(c.last_ack_ns)},
+                   {"time_wait", nullptr}};  // no kernel event shows it
+  j["time_wait"] = c.time_wait;
+  j["partial"] = c.partial;
+  char sk[24];
+  std::snprintf(sk, sizeof sk, "0x%llx", static_cast<unsigned long long>(c.sk));
+  j["sk"] = sk;
+  j["gen"] = c.gen;
+  return j;
+}
+
+Json TallyJson(const std::vector<ConnectionsModel::Tally>& rows, const char* id) {
+  Json a = Json::array();
+  for (const auto& r : rows) {
+    Json j;
+    j[id] = r.id;
+    if (std::string(id) == "tid") j["pid"] = r.pid;
+    j["comm"] = r.comm;
+    j["connections"] = r.connections;
+    j["accepted"] = r.accepted;
+    j["bytes_in"] = r.bytes_in;
+    j["bytes_out"] = r.bytes_out;
+    a.push_back(std::move(j));
+  }
+  return a;
+}
+
+}  // namespace
+
+Json ToJson(const ConnectionsModel& m) {
+  Json c;
+  c["recorded"] = m.recorded;
+  c["lost_events"] = OrNull(m.lost_events);
+  c["partial"] = m.partial;
+  c["partial_reasons"] = m.partial_reasons;
+  c["total"] = m.total;
+  c["servers"] = m.servers;
+  c["clients"] = m.clients;
+  c["closed_by_server"] = m.closed_by_server;
+  c["closed_by_client"] = m.closed_by_client;
+  c["open"] = m.open;
+  c["fin"] = m.fin;
+  c["rst"] = m.rst;
+  c["rst_sent"] = m.rst_sent;
+  c["rst_received"] = m.rst_received;
+  Json by_reason = Json::object();
+  for (const auto& [reason, n] : m.rst_sent_by_reason) by_reason[reason] = n;
+  c["rst_sent_by_reason"] = std::move(by_reason);
+  c["rst_unmatched"] = m.rst_unmatched;
+  c["open_at_start"] = m.open_at_start;
+  c["open_at_end"] = m.open_at_end;
+  c["listen_overflows"] = OrNull(m.listen_overflows);
+  c["listen_drops"] = OrNull(m.listen_drops);
+  c["netstat_samples"] = m.netstat_samples;
+  c["accept_wait_ns"] = {{"p50", m.accept_wait_p50},
+                         {"p99", m.accept_wait_p99},
+                         {"max", m.accept_wait_max},
+                         {"count", m.accept_wait_count}};
+  c["time_wait_server"] = m.time_wait_server;
+  c["unmatched_records"] = m.unmatched_records;
+  Json anomalies = Json::array();
+  for (const auto& a : m.anomalies) {
+    Json j;
+    j["kind"] = a.kind;
+    j["detail"] = a.detail;
+    j["connections"] = a.connections;
+    j["connections_total"] = a.connections_total;
+    for (const auto& [k, v] : a.figures) j[k] = v;
+    anomalies.push_back(std::move(j));
+  }
+  c["anomalies"] = std::move(anomalies);
+  Json listeners = Json::array();
+  for (const auto& l : m.listeners) {
+    listeners.push_back({{"addr", l.addr},
+                         {"port", l.port},
+                         {"pid", l.pid},
+                         {"comm", l.comm},
+                         {"sockets", l.sockets},
+                         {"accepted", l.accepted},
+                         {"max_backlog_seen", l.max_backlog_seen},
+                         {"max_ack_backlog", l.max_ack_backlog},
+                         {"queue_full", l.queue_full}});
+  }
+  c["listeners"] = std::move(listeners);
+  c["threads"] = TallyJson(m.threads, "tid");
+  c["threads_total"] = m.threads_total;
+  c["processes"] = TallyJson(m.processes, "pid");
+  c["processes_total"] = m.processes_total;
+  Json list = Json::array();
+  for (const auto& conn : m.list) list.push_back(ConnJson(conn));
+  c["list"] = std::move(list);
+  c["list_omitted"] = m.list_omitted;
+  return c;
+}
+
 Json ToJson(const ReportModel& m) {
   Json out;
   out["version"] = m.version;
@@ -161,6 +312,7 @@ Json ToJson(const ReportModel& m) {
   Json faults = ToJson(m.faults);
   faults["tlb_shootdowns"] = ToJson(m.tlb);  // SPEC: inside "faults"
   out["faults"] = std::move(faults);
+  out["connections"] = ToJson(m.connections);
   return out;
 }
 

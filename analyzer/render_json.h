@@ -13,6 +13,7 @@ nlohmann::ordered_json ToJson(const LatencyModel& m);
 nlohmann::ordered_json ToJson(const TraceModel& m);
 nlohmann::ordered_json ToJson(const FaultsModel& m);
 nlohmann::ordered_json ToJson(const TlbModel& m);  // the list
+nlohmann::ordered_json ToJson(const ConnectionsModel& m);
 nlohmann::ordered_json ToJson(const ReportModel& m);
 
 }  // namespace faultline::analyzer

@@ -184,12 +184,126 @@ void RenderText(const TlbModel& m, std::ostream& o) {
   }
 }
 
+void RenderText(const ConnectionsModel& m, std::ostream& o) {
+  if (!m.recorded) return;
+  o << "\nconnections: " << m.total << " (" << m.servers << " server, " << m.clients
+    << " client sockets)";
+  if (m.partial) {
+    o << "  PARTIAL:";
+    bool first = true;
+    for (const std::string& r : m.partial_reasons) {
+      o << (first ? " " : "; ") << r;
+      first = false;
+    }
+  }
+  o << "\n";
+  o << Fmt("  closed by server %llu, by client %llu, still open %llu; fin %llu, "
+           "rst %llu (resets sent %llu, received %llu)\n",
+           (ull)m.closed_by_server, (ull)m.closed_by_client, (ull)m.open, (ull)m.fin,
+           (ull)m.rst, (ull)m.rst_sent, (ull)m.rst_received);
+  if (m.open_at_start > 0 || m.open_at_end > 0) {
+    o << Fmt("  open at the start %llu, open at the end %llu\n", (ull)m.open_at_start,
+             (ull)m.open_at_end);
+  }
+  if (!m.rst_sent_by_reason.empty()) {
+    o << "  resets sent by reason:";
+    bool first = true;
+    for (const auto& [reason, n] : m.rst_sent_by_reason) {
+      o << (first ? " " : ", ") << reason << " " << n;
+      first = false;
+    }
+    o << "\n";
+  }
+  if (m.accept_wait_count > 0) {
+    o << "  accept wait (ESTABLISHED to accept() return): p50 "
+      << FormatNs(m.accept_wait_p50) << "  p99 " << FormatNs(m.accept_wait_p99)
+      << "  max " << FormatNs(m.accept_wait_max) << "  (" << m.accept_wait_count
+      << " accepted)\n";
+  }
+  if (m.listen_overflows) {
+    o << Fmt("  /proc/net/netstat over the recording: ListenOverflows +%llu, "
+             "ListenDrops +%llu (dropped SYNs, machine-wide)\n",
+             (ull)*m.listen_overflows, (ull)*m.listen_drops);
+  } else {
+    o << "  /proc/net/netstat: not sampled in this trace\n";
+  }
+  for (const auto& l : m.listeners) {
+    o << Fmt("  listener %s:%u pid %u (%s): accepted %llu, accept queue up to %u of "
+             "%u, %llu over the max\n",
+             l.addr.c_str(), l.port, l.pid, l.comm.c_str(), (ull)l.accepted,
+             l.max_backlog_seen, l.max_ack_backlog, (ull)l.queue_full);
+  }
+  if (!m.anomalies.empty()) {
+    o << "\nconnection anomalies:\n";
+    for (const auto& a : m.anomalies) {
+      o << "  " << a.kind << ": " << a.detail;
+      if (!a.connections.empty()) {
+        o << " [ids";
+        size_t n = 0;
+        for (uint64_t id : a.connections) {
+          if (n++ == kTextTop) {
+            o << " ...";
+            break;
+          }
+          o << " " << id;
+        }
+        o << "]";
+      }
+      o << "\n";
+    }
+  }
+  if (!m.threads.empty()) {
+    o << "\nconnections per thread (the thread of the last I/O):\n";
+    o << Fmt("  %8s %8s %-16s %8s %8s %12s %12s\n", "TID", "PID", "COMM", "CONNS",
+             "ACCEPTED", "BYTES IN", "BYTES OUT");
+    size_t n = 0;
+    for (const auto& t : m.threads) {
+      if (n++ == kTextTop) break;
+      o << Fmt("  %8u %8u %-16s %8llu %8llu %12llu %12llu\n", t.id, t.pid,
+               t.comm.c_str(), (ull)t.connections, (ull)t.accepted, (ull)t.bytes_in,
+               (ull)t.bytes_out);
+    }
+    if (m.threads_total > kTextTop) {
+      o << "  ... " << m.threads_total - kTextTop << " more threads\n";
+    }
+  }
+  if (m.processes.size() > 1) {
+    o << "\nconnections per process:\n";
+    size_t n = 0;
+    for (const auto& p : m.processes) {
+      if (n++ == kTextTop) break;
+      o << Fmt("  %8u %-16s %8llu connections, %llu accepted\n", p.id, p.comm.c_str(),
+               (ull)p.connections, (ull)p.accepted);
+    }
+  }
+  if (!m.list.empty()) {
+    o << "\nlongest connections:\n";
+    o << Fmt("  %6s %-6s %-22s %-22s %8s %10s %-7s %-5s %10s %10s  %s\n", "ID", "ROLE",
+             "LOCAL", "REMOTE", "PID", "DURATION", "CLOSER", "CLOSE", "IN", "OUT",
+             "REASON");
+    size_t n = 0;
+    for (const auto& c : m.list) {
+      if (n++ == kTextTop) break;
+      const std::string local = c.local_addr + ":" + std::to_string(c.local_port);
+      const std::string remote = c.remote_addr + ":" + std::to_string(c.remote_port);
+      o << Fmt("  %6llu %-6s %-22s %-22s %8u %10s %-7s %-5s %10llu %10llu  %s\n",
+               (ull)c.id, c.role.c_str(), local.c_str(), remote.c_str(), c.pid,
+               FormatNs(c.duration_ns).c_str(), c.closed_by.c_str(), c.close.c_str(),
+               (ull)c.bytes_in, (ull)c.bytes_out, c.close_reason.c_str());
+    }
+    const uint64_t more = m.list.size() + m.list_omitted - std::min<uint64_t>(
+                                                               m.list.size(), kTextTop);
+    if (more > 0) o << "  ... " << more << " more (see --format json)\n";
+  }
+}
+
 std::string RenderText(const ReportModel& m, const std::string& file) {
   std::ostringstream o;
   o << "faultline report " << m.version << ": " << file << "\n";
   RenderText(m.trace, o);
   RenderText(m.faults, o);
   RenderText(m.tlb, o);
+  RenderText(m.connections, o);
   return o.str();
 }
 

@@ -16,6 +16,7 @@ std::string FormatNs(uint64_t ns);
 void RenderText(const TraceModel& m, std::ostream& o);
 void RenderText(const FaultsModel& m, std::ostream& o);
 void RenderText(const TlbModel& m, std::ostream& o);
+void RenderText(const ConnectionsModel& m, std::ostream& o);
 // The whole report: a title line naming `file`, then each section.
 std::string RenderText(const ReportModel& m, const std::string& file);
 

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "analyzer/connection_names.h"
 #include "analyzer/session.h"
 
 namespace faultline::analyzer {
@@ -351,6 +352,173 @@ void ScriptPrinter::OnOpaque(const trace::OpaqueEvent& o) {
 
 namespace {
 
+std::string Cur(uint32_t pid, uint32_t tid) {
+  return std::to_string(pid) + "/" + std::to_string(tid);
+}
+
+std::string RstFlags(uint8_t f) {
+  std::string s;
+  auto add = [&](const char* n) {
+    if (!s.empty()) s += ',';
+    s += n;
+  };
+  if (f & FL_RST_F_PASSIVE) add("passive");
+  if (f & FL_RST_F_NO_SOCK) add("no_sock");
+  if (f & FL_RST_F_TIMEWAIT) add("timewait");
+  if (f & FL_RST_F_REQUEST) add("request");
+  if (f & FL_RST_F_DESTROYED) add("destroyed");
+  return s;
+}
+
+}  // namespace
+
+void ScriptPrinter::OnTcpState(const trace::TcpStateEvent& e) {
+  Line l;
+  l.type = e.type == FL_EV_TCP_SEEN ? "tcp_seen" : "tcp_state";
+  l.ts = e.ts_ns;
+  l.has_task = e.pid != 0;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  if (e.type == FL_EV_TCP_SEEN) {
+    l.Str("state", TcpStateName(e.new_state));
+  } else {
+    l.Str("old", TcpStateName(e.old_state));
+    l.Str("new", TcpStateName(e.new_state));
+  }
+  if (e.cur_pid != 0) l.Str("cur", Cur(e.cur_pid, e.cur_tid));
+  if (e.backlog != 0 || e.max_backlog != 0) {
+    l.Num("backlog", e.backlog);
+    l.Num("max_backlog", e.max_backlog);
+  }
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpAccept(const trace::TcpAcceptEvent& e) {
+  Line l;
+  l.type = "tcp_accept";
+  l.ts = e.ts_ns;
+  l.has_task = e.pid != 0;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.Int("fd", e.fd);
+  l.Hex("listener", e.listener);
+  l.Num("backlog", e.backlog);
+  l.Num("max_backlog", e.max_backlog);
+  l.Str("state", TcpStateName(e.state));
+  if (e.established_ns != 0 && e.ts_ns >= e.established_ns) {
+    l.Num("accept_wait_ns", e.ts_ns - e.established_ns);
+  }
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpConnect(const trace::TcpConnectEvent& e) {
+  Line l;
+  l.type = "tcp_connect";
+  l.ts = e.ts_ns;
+  l.has_task = e.pid != 0;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.Int("fd", e.fd);
+  l.Int("ret", e.ret);
+  l.Str("state", TcpStateName(e.state));
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpReset(const trace::TcpResetEvent& e) {
+  const bool received = (e.flags & FL_RST_F_RECEIVED) != 0;
+  Line l;
+  l.type = received ? "tcp_reset_received" : "tcp_reset_sent";
+  l.ts = e.ts_ns;
+  l.has_task = e.pid != 0;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.Str("state", TcpStateName(e.state));
+  if (!received) {
+    l.Str("reason", ResetReasonName(e.reason));
+    l.Num("kernel_reason", e.kernel_reason);
+  }
+  l.Str("flags", RstFlags(e.flags));
+  if (e.cur_pid != 0) l.Str("cur", Cur(e.cur_pid, e.cur_tid));
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpServe(const trace::TcpServeEvent& e) {
+  Line l;
+  l.type = "tcp_serve";
+  l.ts = e.ts_ns;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Num("prev_tid", e.prev_tid);
+  l.Str("io", e.send ? "send" : "recv");
+  l.Int("len", e.len);
+  l.Num("bytes_in", e.bytes_in);
+  l.Num("bytes_out", e.bytes_out);
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpClose(const trace::TcpCloseEvent& e) {
+  Line l;
+  l.type = "tcp_close";
+  l.ts = e.ts_ns;
+  l.has_task = e.pid != 0;
+  l.pid = e.pid;
+  l.tid = e.tid;
+  l.cpu = e.cpu;
+  l.Hex("sk", e.sk);
+  l.Num("gen", e.gen);
+  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.Str("state", TcpStateName(e.state));
+  l.Num("bytes_in", e.bytes_in);
+  l.Num("bytes_out", e.bytes_out);
+  l.Num("last_tid", e.last_tid);
+  l.Num("retransmits", e.retransmits);
+  Emit(l);
+}
+
+void ScriptPrinter::OnTcpNetstat(const trace::TcpNetstatEvent& e) {
+  Line l;
+  l.type = "tcp_netstat";
+  l.ts = e.ts_ns;
+  l.has_task = false;
+  l.cpu = e.cpu;
+  l.Str("phase", e.phase == FL_NETSTAT_START ? "start"
+                 : e.phase == FL_NETSTAT_END ? "end"
+                                             : "periodic");
+  l.Num("listen_overflows", e.listen_overflows);
+  l.Num("listen_drops", e.listen_drops);
+  l.Num("abort_on_data", e.abort_on_data);
+  l.Num("abort_on_close", e.abort_on_close);
+  l.Num("abort_on_linger", e.abort_on_linger);
+  l.Num("abort_on_timeout", e.abort_on_timeout);
+  Emit(l);
+}
+
+namespace {
+
 class WarningPrinter : public trace::TraceVisitor {
  public:
   void OnWarning(std::string_view msg) override {
@@ -436,7 +604,8 @@ int RunScript(const std::vector<std::string>& args) {
     Session session;
     session.Add(&names, kWantTask | kWantMetadata);
     session.Add(&tracker, kWantFault | kWantMmap | kWantTask | kWantMetadata);
-    session.Add(&printer, kWantFault | kWantMmap | kWantTask | kWantTlb | kWantOpaque);
+    session.Add(&printer,
+                kWantFault | kWantMmap | kWantTask | kWantTlb | kWantOpaque | kWantTcp);
     session.Add(&warnings, kWantWarning);
     read = session.Run(**reader);
     stats = session.stats();

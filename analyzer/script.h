@@ -32,6 +32,13 @@ class ScriptPrinter : public trace::TraceVisitor {
   void OnTask(const trace::TaskEvent& t) override;
   void OnTlb(const trace::TlbEvent& t) override;
   void OnOpaque(const trace::OpaqueEvent& o) override;
+  void OnTcpState(const trace::TcpStateEvent& e) override;
+  void OnTcpAccept(const trace::TcpAcceptEvent& e) override;
+  void OnTcpConnect(const trace::TcpConnectEvent& e) override;
+  void OnTcpReset(const trace::TcpResetEvent& e) override;
+  void OnTcpServe(const trace::TcpServeEvent& e) override;
+  void OnTcpClose(const trace::TcpCloseEvent& e) override;
+  void OnTcpNetstat(const trace::TcpNetstatEvent& e) override;
 
   // Writes what is buffered; false on a write error.
   bool Flush();

@@ -33,6 +33,12 @@ struct TlbRec : Session::Owned {
   trace::TlbEvent e;
   void Deliver(Session& s) override { s.EmitTlb(e); }
 };
+// A TCP record (no strings: a plain copy).
+template <class E>
+struct TcpRec : Session::Owned {
+  E e;
+  void Deliver(Session& s) override { s.EmitTcp(e); }
+};
 struct OpaqueRec : Session::Owned {
   trace::OpaqueEvent e;
   std::string body;
@@ -102,6 +108,21 @@ inline void CopyFault(trace::FaultEvent& to, const trace::FaultEvent& from) {
 }
 
 }  // namespace
+
+namespace {
+void Call(trace::TraceVisitor* v, const trace::TcpStateEvent& e) { v->OnTcpState(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpAcceptEvent& e) { v->OnTcpAccept(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpConnectEvent& e) { v->OnTcpConnect(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpResetEvent& e) { v->OnTcpReset(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpServeEvent& e) { v->OnTcpServe(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpCloseEvent& e) { v->OnTcpClose(e); }
+void Call(trace::TraceVisitor* v, const trace::TcpNetstatEvent& e) { v->OnTcpNetstat(e); }
+}  // namespace
+
+template <class E>
+void Session::EmitTcp(const E& e) {
+  for (trace::TraceVisitor* v : tcp_) Call(v, e);
+}
 
 template <>
 uint64_t Session::FaultQueue::TsOf(const FaultSlot& t) {
@@ -179,6 +200,7 @@ void Session::Add(trace::TraceVisitor* v, uint32_t wants) {
   if (wants & kWantMetadata) meta_.push_back(v);
   if (wants & kWantFooter) footer_visitors_.push_back(v);
   if (wants & kWantWarning) warning_.push_back(v);
+  if (wants & kWantTcp) tcp_.push_back(v);
 }
 
 Result<void> Session::Run(trace::TraceReader& reader) {
@@ -371,6 +393,37 @@ void Session::OnOpaque(const trace::OpaqueEvent& o) {
   r->body.assign(o.body);
   r->bytes = r->body.size();
   HoldOther(o.cpu, o.ts_ns, std::move(r));
+}
+
+namespace {
+template <class E>
+std::unique_ptr<Session::Owned> CopyTcp(const E& e) {
+  auto r = std::make_unique<TcpRec<E>>();
+  r->e = e;
+  return r;
+}
+}  // namespace
+
+void Session::OnTcpState(const trace::TcpStateEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpAccept(const trace::TcpAcceptEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpConnect(const trace::TcpConnectEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpReset(const trace::TcpResetEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpServe(const trace::TcpServeEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpClose(const trace::TcpCloseEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+void Session::OnTcpNetstat(const trace::TcpNetstatEvent& e) {
+  HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
 }
 
 void Session::OnProcess(const trace::ProcessInfo& p) {

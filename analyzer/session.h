@@ -85,6 +85,7 @@ enum Wants : uint32_t {
   kWantMetadata = 1u << 5,  // process, thread, mapping, stack, summary
   kWantFooter = 1u << 6,
   kWantWarning = 1u << 7,
+  kWantTcp = 1u << 8,  // every FL_EV_TCP_* record (OnTcp*)
   kWantAll = 0xffffffffu,
 };
 
@@ -113,6 +114,13 @@ class Session : public trace::TraceVisitor {
   void OnTask(const trace::TaskEvent& t) override;
   void OnTlb(const trace::TlbEvent& t) override;
   void OnOpaque(const trace::OpaqueEvent& o) override;
+  void OnTcpState(const trace::TcpStateEvent& e) override;
+  void OnTcpAccept(const trace::TcpAcceptEvent& e) override;
+  void OnTcpConnect(const trace::TcpConnectEvent& e) override;
+  void OnTcpReset(const trace::TcpResetEvent& e) override;
+  void OnTcpServe(const trace::TcpServeEvent& e) override;
+  void OnTcpClose(const trace::TcpCloseEvent& e) override;
+  void OnTcpNetstat(const trace::TcpNetstatEvent& e) override;
   void OnProcess(const trace::ProcessInfo& p) override;
   void OnThread(const trace::ThreadInfo& t) override;
   void OnMapping(const trace::MappingInfo& m) override;
@@ -224,6 +232,9 @@ class Session : public trace::TraceVisitor {
   void EmitTlb(const trace::TlbEvent& t) {
     for (trace::TraceVisitor* v : tlb_) v->OnTlb(t);
   }
+  // The TCP records: plain structs, no strings (one template for all).
+  template <class E>
+  void EmitTcp(const E& e);
   void EmitOpaque(const trace::OpaqueEvent& o) {
     for (trace::TraceVisitor* v : opaque_) v->OnOpaque(o);
   }
@@ -247,7 +258,7 @@ class Session : public trace::TraceVisitor {
   SessionOptions options_;
   SessionStats stats_;
   std::vector<trace::TraceVisitor*> fault_, mmap_, task_, tlb_, opaque_,
-      meta_, footer_visitors_, warning_;
+      meta_, footer_visitors_, warning_, tcp_;
 
   std::vector<FaultQueue> faults_;  // faults_[cpu]
   std::vector<OtherQueue> others_;  // others_[cpu]: events that are not faults

@@ -37,6 +37,20 @@ enum fl_event_type {
 	FL_EV_TLB_FLUSH = 10,  /* struct fl_tlb: tlb:tlb_flush shootdown */
 	FL_EV_MPROTECT = 11,   /* struct fl_mmap: prot of [start,start+len) */
 	/* 32..63 are reserved for TCP/socket events (issue: connections). */
+	FL_EV_TCP_STATE = 32,   /* struct fl_tcp_state: inet_sock_set_state */
+	FL_EV_TCP_SEEN = 33,    /* struct fl_tcp_state: first sight of a
+				 * socket that was open before (no state
+				 * change: old_state = new_state = now) */
+	FL_EV_TCP_ACCEPT = 34,  /* struct fl_tcp_accept: accept/accept4 exit */
+	FL_EV_TCP_CONNECT = 35, /* struct fl_tcp_connect: connect exit */
+	FL_EV_TCP_RESET = 36,   /* struct fl_tcp_reset: tcp_send_reset, or
+				 * tcp_receive_reset (FL_RST_F_RECEIVED) */
+	FL_EV_TCP_SERVE = 37,   /* struct fl_tcp_serve: a thread other than
+				 * the last one did I/O on the socket */
+	FL_EV_TCP_CLOSE = 38,   /* struct fl_tcp_close: tcp_destroy_sock,
+				 * with the connection's totals */
+	FL_EV_TCP_NETSTAT = 39, /* struct fl_tcp_netstat: written by the
+				 * collector from /proc/net/netstat */
 };
 
 /* Outcome of one page fault (fl_fault.outcome). */
@@ -195,6 +209,268 @@ struct fl_cpu_stats {
 	__u64 stack_errors;    /* --stacks: faults whose stack could not be
 				* stored (stack_id < 0: -EEXIST for a hash
 				* collision in the stack map, -EFAULT) */
+};
+
+/* ==== TCP connections (bpf/tcp.bpf.c; docs/collector.md, "TCP") ==========
+ *
+ * Conventions of every fl_tcp_* record below:
+ *  - sk: the kernel address of the struct sock (full, timewait or request
+ *    sock, see the record). Addresses are recycled within microseconds,
+ *    also between server and client roles: a connection is identified by
+ *    (sk, gen), never by sk alone.
+ *  - gen: the hdr.ts_ns of the event that put the socket into the kernel's
+ *    connection map: LISTEN->SYN_RECV (accepted), CLOSE->SYN_SENT
+ *    (connected), CLOSE->LISTEN (listener), or the first sight of a socket
+ *    that was open before the recording (FL_EV_TCP_SEEN). The entry lives
+ *    until tcp_destroy_sock (FL_EV_TCP_CLOSE). 0 = the socket is not (or no
+ *    longer) in the map: match such records by 4-tuple.
+ *  - saddr/daddr: local/remote address. AF_INET: the 4 address bytes in
+ *    network order at [0..3], [4..15] zero; AF_INET6: the 16 bytes.
+ *  - sport/dport: local/remote port, host byte order.
+ *  - family: AF_INET (2) or AF_INET6 (10).
+ *  - *_state: the kernel's TCP state numbers (include/net/tcp_states.h):
+ *    1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 4 FIN_WAIT1, 5 FIN_WAIT2,
+ *    6 TIME_WAIT, 7 CLOSE, 8 CLOSE_WAIT, 9 LAST_ACK, 10 LISTEN, 11 CLOSING,
+ *    12 NEW_SYN_RECV (request sock). 0 = none (no socket).
+ *  - pid/tid: the OWNER: the process and thread that accepted (accept
+ *    exit), connected (CLOSE->SYN_SENT, connect exit), listened
+ *    (CLOSE->LISTEN) or first did I/O on the socket; 0 = not known yet
+ *    (e.g. a child between SYN_RECV and its accept). Never taken from the
+ *    task that happens to run a softirq.
+ *  - cur_pid/cur_tid: the task the event ran in, only when it ran in
+ *    process context (a syscall, or the socket backlog processed in
+ *    release_sock()); 0/0 when it ran in softirq (there `current` is
+ *    whoever was interrupted: on loopback, the peer) or when the context
+ *    could not be told.
+ */
+
+/* Reset reasons (fl_tcp_reset.reason), mapped in the kernel from
+ * enum sk_rst_reason (6.10+) by name, so they do not depend on the
+ * kernel's numbering. FL_RST_OTHER: a reason without a name here (MPTCP,
+ * newer kernels); fl_tcp_reset.kernel_reason has the kernel's number. */
+enum fl_rst_reason {
+	FL_RST_NOT_SPECIFIED = 0,
+	FL_RST_NO_SOCKET = 1,           /* segment for no socket (refused) */
+	FL_RST_INVALID_ACK_SEQUENCE = 2,
+	FL_RST_RFC7323_PAWS = 3,
+	FL_RST_TOO_OLD_ACK = 4,
+	FL_RST_ACK_UNSENT_DATA = 5,
+	FL_RST_FLAGS = 6,
+	FL_RST_OLD_ACK = 7,
+	FL_RST_ABORT_ON_DATA = 8,       /* data arrived after we closed */
+	FL_RST_TIMEWAIT_SOCKET = 9,     /* a timewait sock answered */
+	FL_RST_INVALID_SYN = 10,
+	FL_RST_ABORT_ON_CLOSE = 11,     /* close() with unread received data */
+	FL_RST_ABORT_ON_LINGER = 12,
+	FL_RST_ABORT_ON_MEMORY = 13,
+	FL_RST_TCP_STATE = 14,          /* abort from a state: SO_LINGER 0
+					 * close() gives this on 6.18 */
+	FL_RST_KEEPALIVE_TIMEOUT = 15,
+	FL_RST_DISCONNECT_WITH_DATA = 16,
+	FL_RST_OTHER = 17,
+};
+
+/* fl_tcp_reset.flags bits. */
+enum fl_rst_flags {
+	FL_RST_F_RECEIVED = 32, /* tcp_receive_reset: the peer reset us
+				 * (sk is our full sock); else we sent it */
+	FL_RST_F_PASSIVE = 1,   /* sent: in answer to an incoming segment
+				 * (skb != NULL); else active (our abort) */
+	FL_RST_F_NO_SOCK = 2,   /* sent: sk was NULL (addresses and ports
+				 * from the incoming segment) */
+	FL_RST_F_TIMEWAIT = 4,  /* sk is a timewait sock (another address
+				 * than the full sock; gen 0, owner 0) */
+	FL_RST_F_REQUEST = 8,   /* sk is a request sock (NEW_SYN_RECV) */
+	FL_RST_F_DESTROYED = 16, /* sk was already destroyed: gen/owner come
+				  * from the recently-closed map (a reset
+				  * can follow tcp_destroy_sock, e.g.
+				  * ABORT_ON_DATA) */
+};
+
+/* FL_EV_TCP_STATE / FL_EV_TCP_SEEN. 96 bytes. hdr.ts_ns: the transition
+ * (the tracepoint fires just before the new state is stored). */
+struct fl_tcp_state {
+	struct fl_hdr hdr;
+	__u64 sk;
+	__u64 gen;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 pid;         /* owner (see above) */
+	__u32 tid;
+	__u32 cur_pid;     /* process context only, else 0 */
+	__u32 cur_tid;
+	__u32 backlog;     /* SYN_RECV->ESTABLISHED: the listener's
+			    * sk_ack_backlog (this child already counted);
+			    * ->LISTEN: 0; else 0 */
+	__u32 max_backlog; /* same events: the listener's sk_max_ack_backlog
+			    * (listen()'s backlog, capped by somaxconn); the
+			    * next SYN is dropped while backlog > max */
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 old_state;    /* FL_EV_TCP_SEEN: = new_state */
+	__u8 new_state;
+};
+
+/* FL_EV_TCP_ACCEPT: accept()/accept4() returned a TCP socket, in the
+ * acceptor's context. hdr.ts_ns: the syscall exit. 112 bytes. */
+struct fl_tcp_accept {
+	struct fl_hdr hdr;
+	__u64 sk;             /* the accepted child (= the sk of its
+			       * SYN_RECV->ESTABLISHED) */
+	__u64 gen;
+	__u64 listener;       /* the listening sock's address */
+	__u64 established_ns; /* ts of this child's SYN_RECV->ESTABLISHED,
+			       * 0 if not seen. Accept wait = hdr.ts_ns -
+			       * established_ns; for a TCP Fast Open child
+			       * (accepted before ESTABLISHED) use gen
+			       * (its SYN_RECV) */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 pid;            /* the acceptor: the new owner */
+	__u32 tid;
+	__u32 backlog;        /* listener's sk_ack_backlog after this
+			       * dequeue */
+	__u32 max_backlog;    /* listener's sk_max_ack_backlog */
+	__s32 fd;             /* the returned fd */
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 state;           /* the child's state at the return */
+	__u8 _pad[5];
+};
+
+/* FL_EV_TCP_CONNECT: connect() on a TCP socket returned, in the caller's
+ * context. hdr.ts_ns: the syscall exit. 88 bytes. */
+struct fl_tcp_connect {
+	struct fl_hdr hdr;
+	__u64 sk;
+	__u64 gen;     /* the CLOSE->SYN_SENT of this connect, 0 if unseen */
+	__u8 saddr[16];
+	__u8 daddr[16]; /* a failed connect was tcp_disconnect()ed: the
+			 * remote side is 0 then */
+	__u32 pid;     /* the caller: the owner */
+	__u32 tid;
+	__s32 fd;
+	__s32 ret;     /* 0, -EINPROGRESS (-115) non-blocking,
+			* -ECONNREFUSED (-111) ... */
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 state;    /* at the return: ESTABLISHED, SYN_SENT (in flight)
+			* or CLOSE (failed) */
+	__u8 _pad;
+};
+
+/* FL_EV_TCP_RESET: tcp_send_reset, or tcp_receive_reset when flags has
+ * FL_RST_F_RECEIVED. hdr.ts_ns: the tracepoint (for a sent reset, after
+ * the transmit: on loopback the peer's received reset can come first).
+ * 96 bytes. */
+struct fl_tcp_reset {
+	struct fl_hdr hdr;
+	__u64 sk;        /* 0: no socket (FL_RST_F_NO_SOCK) */
+	__u64 gen;       /* of the connection, also for a destroyed one
+			  * (FL_RST_F_DESTROYED); 0 = unknown (timewait,
+			  * request, no sock, untracked) */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 pid;       /* owner, 0 = unknown */
+	__u32 tid;
+	__u32 cur_pid;   /* process context only (e.g. an abort in
+			  * close()), else 0 */
+	__u32 cur_tid;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u16 kernel_reason; /* sent: the kernel's enum sk_rst_reason number */
+	__u8 state;      /* sk's state at the event; 0 with no sock */
+	__u8 reason;     /* sent: enum fl_rst_reason; received: 0 */
+	__u8 flags;      /* enum fl_rst_flags */
+	__u8 _pad[5];
+};
+
+/* FL_EV_TCP_SERVE: a thread did I/O (send or receive, MSG_PEEK excluded,
+ * ret > 0) on a tracked socket and it is not the thread that did the last
+ * I/O on it (or no thread did yet): from here on this thread serves the
+ * connection. Runs in the caller's context (sock_send_length /
+ * sock_recv_length). hdr.ts_ns: that I/O. 72 bytes. */
+struct fl_tcp_serve {
+	struct fl_hdr hdr;
+	__u64 sk;
+	__u64 gen;
+	__u64 bytes_in;  /* payload bytes received on the socket before this
+			  * call (all threads) */
+	__u64 bytes_out; /* payload bytes sent before this call */
+	__u32 pid;       /* the serving thread's process (may differ from
+			  * the owner: prefork, fd passing) */
+	__u32 tid;
+	__u32 prev_tid;  /* the thread of the previous I/O, 0 = none */
+	__s32 len;       /* bytes of this call */
+	__u8 send;       /* 1: this call sent, 0: it received */
+	__u8 _pad[7];
+};
+
+/* FL_EV_TCP_CLOSE: tcp_destroy_sock of a tracked socket: the end of the
+ * connection (sk, gen); its map entry is gone after this. hdr.ts_ns: the
+ * destroy (after FIN_WAIT2/LAST_ACK->CLOSE, or the abort). 104 bytes. */
+struct fl_tcp_close {
+	struct fl_hdr hdr;
+	__u64 sk;
+	__u64 gen;
+	__u64 bytes_in;    /* payload bytes received, whole life, excluding
+			    * MSG_PEEK (= the peer's TCP payload read by the
+			    * application; unread bytes are not counted) */
+	__u64 bytes_out;   /* payload bytes the application sent */
+	__u8 saddr[16];    /* as recorded at open when the sock's own are
+			    * already cleared (tcp_disconnect: SO_LINGER 0) */
+	__u8 daddr[16];
+	__u32 pid;         /* owner, 0 = never known */
+	__u32 tid;
+	__u32 last_tid;    /* the thread of the last I/O, 0 = none */
+	__u32 retransmits; /* tcp_retransmit_skb calls on the socket */
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 state;        /* at destroy (CLOSE normally) */
+	__u8 _pad;
+};
+
+/* FL_EV_TCP_NETSTAT: machine-wide counters of /proc/net/netstat (TcpExt,
+ * parsed by name), sampled by the collector at the start, at every flush
+ * (~1 s) and at the end. Cumulative since boot: the report takes deltas.
+ * ListenOverflows/ListenDrops count dropped SYNs (retransmissions
+ * included), not connections. A counter missing from the file reads 0.
+ * hdr.cpu = 0. 72 bytes. */
+enum fl_netstat_phase {
+	FL_NETSTAT_START = 0,
+	FL_NETSTAT_PERIODIC = 1,
+	FL_NETSTAT_END = 2,
+};
+struct fl_tcp_netstat {
+	struct fl_hdr hdr;
+	__u64 listen_overflows; /* TcpExt ListenOverflows */
+	__u64 listen_drops;     /* TcpExt ListenDrops */
+	__u64 abort_on_data;    /* TCPAbortOnData */
+	__u64 abort_on_close;   /* TCPAbortOnClose */
+	__u64 abort_on_linger;  /* TCPAbortOnLinger */
+	__u64 abort_on_timeout; /* TCPAbortOnTimeout */
+	__u32 phase;            /* enum fl_netstat_phase */
+	__u32 _pad;
+};
+
+/* Per-CPU counters of the TCP family (map "tcp_stats"), summed into the
+ * trace footer as named counters (the shared fl_cpu_stats counts its
+ * records and lost records). */
+struct fl_tcp_cpu_stats {
+	__u64 conns_full;   /* a connection not tracked: map "tcp_conns" was
+			     * full ("tcp_conns_full") */
+	__u64 ctx_unknown;  /* events whose context (softirq or not) could
+			     * not be read: cur_pid/cur_tid left 0
+			     * ("tcp_ctx_unknown") */
+	__u64 opened;       /* connections that entered the map
+			     * ("tcp_opened"; listeners excluded) */
+	__u64 closed;       /* FL_EV_TCP_CLOSE emitted or lost
+			     * ("tcp_closed"; listeners excluded) */
 };
 
 #endif /* FAULTLINE_BPF_FAULTLINE_H_ */

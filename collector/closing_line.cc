@@ -58,13 +58,20 @@ std::string ClosingLine(const RunFigures& f) {
                   (f.stats_known ? std::to_string(stack_errors) : "unknown") +
                   " faults without a stored stack";
   }
+  std::string tcp_note;
+  if (f.tcp) {
+    tcp_note = f.tcp_known ? ", " + std::to_string(f.tcp_opened) +
+                                 " connections opened, " +
+                                 std::to_string(f.tcp_closed) + " closed"
+                           : ", connections unknown";
+  }
   char tail[128];
   std::snprintf(tail, sizeof(tail), "; recorder CPU %.2f s.",
                 f.recorder_cpu_s);
   char head[64];
   std::snprintf(head, sizeof(head), "faultline record: %.2f s, ", f.seconds);
-  return head + what + ", " + loss + stacks_note + "; wrote " + f.output +
-         " (" + FormatSize(f.file_bytes) + ")" + tail;
+  return head + what + ", " + loss + stacks_note + tcp_note + "; wrote " +
+         f.output + " (" + FormatSize(f.file_bytes) + ")" + tail;
 }
 
 }  // namespace faultline::collector

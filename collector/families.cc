@@ -18,6 +18,8 @@ bool Wanted(When when, const BpfSettings& s) {
       return s.faults && s.summary;
     case When::kAddressSpace:
       return s.mmap_events && !s.summary;
+    case When::kTcp:
+      return s.tcp && !s.summary;
   }
   return false;
 }
@@ -100,6 +102,7 @@ std::vector<std::unique_ptr<Family>> MakeFamilies() {
   std::vector<std::unique_ptr<Family>> f;
   f.push_back(MakeTasksFamily());
   f.push_back(MakeMmFamily());
+  f.push_back(MakeTcpFamily());
   // Last: its entry programs are the last probes attached, after the
   // completions, so that the first entries pair.
   f.push_back(MakeFaultsFamily());

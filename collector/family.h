@@ -7,8 +7,11 @@
 //   configure Family::Configure (settings, map sizes) and the probe table's
 //             autoload decisions (BpfSession::Configure)
 //   load      BpfSession::Load: all families at once
-//   attach    BpfSession::Attach, stage by stage, probe table order
-//   drain     the recorder polls the one shared ring buffer
+//   attach    BpfSession::Attach, stage by stage, probe table order;
+//             Family::Start runs between the kFollow and kEvents stages
+//             (seed maps from /proc, first samples)
+//   drain     the recorder polls the one shared ring buffer;
+//             Family::Tick at every flush (about once a second)
 //   finish    after detach and the last drain: Family::Finish (what the
 //             family keeps in maps rather than in the ring)
 //
@@ -21,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bpf/faultline.h"
@@ -43,6 +47,9 @@ struct BpfSettings {
   bool stacks = false;    // user stack ids
   bool mmap_events = true;  // mmap/munmap/... and tlb_flush of targets
   uint32_t ring_bytes = 32u << 20;
+  bool tcp = true;        // TCP connection programs (not with --summary)
+  uint16_t tcp_port = 0;  // --port: listeners on it and their children
+  uint64_t tcp_cgroup = 0;  // --cgroup: cgroup v2 id (its inode number)
 };
 
 // How a program is attached.
@@ -59,6 +66,7 @@ enum class When {
   kFaultsStreaming,  // --faults without --summary
   kFaultsSummary,    // --faults --summary
   kAddressSpace,     // mmap/tlb events: not with --summary
+  kTcp,              // --tcp (the default), not with --summary
 };
 bool Wanted(When when, const BpfSettings& s);
 
@@ -104,6 +112,23 @@ struct FinishContext {
   // --summary totals for the closing line.
   uint64_t summary_faults = 0;
   uint64_t summary_timed = 0;
+  // Counters a family keeps besides fl_cpu_stats, by name, for the trace
+  // footer (FooterData::counters); only when they could be read.
+  std::vector<std::pair<std::string, uint64_t>> counters;
+  // The TCP family's figures for the closing line (tcp: it ran).
+  bool tcp = false;
+  bool tcp_known = false;  // the counters below could be read
+  uint64_t tcp_opened = 0;
+  uint64_t tcp_closed = 0;
+};
+
+// What the recorder hands each family between the two attach stages.
+struct StartContext {
+  faultline_bpf* skel = nullptr;
+  trace::TraceWriter* writer = nullptr;
+  // Every target process known now (the -p processes or the command, their
+  // descendants); empty when the whole machine is traced.
+  std::vector<uint32_t> pids;
 };
 
 class Family {
@@ -117,6 +142,10 @@ class Family {
                                  const BpfSettings& /*s*/) {
     return {};
   }
+  // Between the kFollow and kEvents attach stages.
+  virtual Result<void> Start(StartContext& /*ctx*/) { return {}; }
+  // At every flush of the trace (about once a second), from the drain loop.
+  virtual Result<void> Tick(trace::TraceWriter& /*writer*/) { return {}; }
   // After the programs are detached and the ring is drained.
   virtual Result<void> Finish(FinishContext& /*ctx*/) { return {}; }
 };
@@ -128,6 +157,7 @@ std::vector<std::unique_ptr<Family>> MakeFamilies();
 std::unique_ptr<Family> MakeTasksFamily();   // bpf/tasks.bpf.c
 std::unique_ptr<Family> MakeMmFamily();      // bpf/mm.bpf.c
 std::unique_ptr<Family> MakeFaultsFamily();  // bpf/faults.bpf.c
+std::unique_ptr<Family> MakeTcpFamily();     // bpf/tcp.bpf.c
 
 // The OR of the Need bits of the probes `s` loads.
 uint32_t NeedsOf(const std::vector<std::unique_ptr<Family>>& families,

@@ -26,6 +26,16 @@ po::options_description MakeOptions() {
        "stop after SECONDS (default: Ctrl-C, SIGTERM or the command's exit)")
       ("faults", "trace page faults (default)")
       ("no-faults", "do not trace page faults")
+      ("tcp", "trace TCP connections: states, accept/connect, resets, bytes, "
+              "serving threads, /proc/net/netstat samples (default; off with "
+              "--summary)")
+      ("no-tcp", "do not trace TCP connections")
+      ("port", po::value<std::string>(),
+       "trace the processes listening on TCP port N (and their descendants; "
+       "also those that accept on it later) and the port's connections")
+      ("cgroup", po::value<std::string>(),
+       "trace the processes of this cgroup v2 (its directory, or a path "
+       "relative to the cgroup2 mount, e.g. system.slice/nginx.service)")
       ("stacks", "record the user stack of each fault")
       ("ring-mb", po::value<uint32_t>()->default_value(32),
        "ring buffer size in MiB (a power of two)")
@@ -42,25 +52,44 @@ po::options_description MakeOptions() {
 
 std::string RecordUsage() {
   std::ostringstream out;
-  out << "usage: faultline record [-p PID[,PID...]] [-o FILE] [-d SECONDS]\n"
-         "                        [--faults|--no-faults] [--stacks] "
-         "[--ring-mb N]\n"
+  out << "usage: faultline record [-p PID[,PID...]] [--port N] [--cgroup PATH]\n"
+         "                        [-o FILE] [-d SECONDS]\n"
+         "                        [--faults|--no-faults] [--tcp|--no-tcp]\n"
+         "                        [--stacks] [--ring-mb N]\n"
          "                        [--summary [--latency-sample N]] [-v]\n"
          "                        [-- CMD ARGS...]\n"
          "\n"
          "Records page faults (entry, latency, minor/major) with the task and\n"
-         "address-space events needed to attribute them. With no target it\n"
-         "traces the whole machine. Needs root (CAP_BPF + CAP_PERFMON or\n"
+         "address-space events needed to attribute them, and TCP connections\n"
+         "(each owned by the process and thread that accepted or connected\n"
+         "it). With no target it traces the whole machine. --summary\n"
+         "aggregates faults in the kernel and records no TCP events. Needs root (CAP_BPF + CAP_PERFMON or\n"
          "CAP_SYS_ADMIN) and /sys/kernel/btf/vmlinux; mounts tracefs if\n"
          "needed.\n\n"
       << MakeOptions()
       << "\nexamples:\n"
          "  faultline record -o run.flt -- ./my-server --port 8080\n"
          "  faultline record -p 1234,5678 -d 10 -o run.flt\n"
+         "  faultline record --port 8080 -d 30 -o web.flt   # who serves :8080\n"
          "  faultline record --summary -d 30        # whole machine, "
          "aggregated\n"
          "  faultline report run.flt --format json\n";
   return out.str();
+}
+
+Result<uint16_t> ParsePort(const std::string& text) {
+  if (text.empty() || text.size() > 5 ||
+      !std::all_of(text.begin(), text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; })) {
+    return Fail(2, "faultline record: bad port '" + text +
+                       "' in --port (want 1..65535)");
+  }
+  unsigned long v = std::strtoul(text.c_str(), nullptr, 10);
+  if (v == 0 || v > 65535) {
+    return Fail(2, "faultline record: bad port '" + text +
+                       "' in --port (want 1..65535)");
+  }
+  return static_cast<uint16_t>(v);
 }
 
 Result<std::vector<uint32_t>> ParsePidList(const std::string& text) {
@@ -149,6 +178,25 @@ Result<RecordOptions> ParseRecordArgs(const std::vector<std::string>& args) {
     return Fail(2, "faultline record: --faults and --no-faults conflict");
   }
   opts.faults = !vm.count("no-faults");
+  if (vm.count("tcp") && vm.count("no-tcp")) {
+    return Fail(2, "faultline record: --tcp and --no-tcp conflict");
+  }
+  opts.tcp = !vm.count("no-tcp");
+  if (vm.count("port")) {
+    auto port = ParsePort(vm["port"].as<std::string>());
+    if (!port) return std::unexpected(port.error());
+    opts.port = *port;
+  }
+  if (vm.count("cgroup")) {
+    opts.cgroup = vm["cgroup"].as<std::string>();
+    if (opts.cgroup.empty()) {
+      return Fail(2, "faultline record: --cgroup needs a cgroup v2 path");
+    }
+  }
+  if (!opts.command.empty() && (opts.port || !opts.cgroup.empty())) {
+    return Fail(2, "faultline record: give --port/--cgroup or '-- CMD', not "
+                   "both");
+  }
   opts.stacks = vm.count("stacks") > 0;
   opts.summary = vm.count("summary") > 0;
   opts.verbose = vm.count("verbose") > 0;
@@ -172,6 +220,11 @@ Result<RecordOptions> ParseRecordArgs(const std::vector<std::string>& args) {
   } else if (opts.summary) {
     opts.latency_sample = kDefaultLatencySample;
   }
+  if (opts.summary && vm.count("tcp")) {
+    return Fail(2, "faultline record: --tcp needs per-event records; it "
+                   "does not work with --summary");
+  }
+  if (opts.summary) opts.tcp = false;
   if (opts.summary && opts.stacks) {
     return Fail(2, "faultline record: --stacks needs per-fault events; it "
                    "does not work with --summary");

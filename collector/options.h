@@ -16,6 +16,10 @@ struct RecordOptions {
   std::string output = "faultline.flt";
   double duration_s = 0;             // -d: 0 = until signal / command exit
   bool faults = true;                // --faults / --no-faults
+  bool tcp = true;                   // --tcp / --no-tcp (off with --summary)
+  uint16_t port = 0;                 // --port: the processes listening on
+                                     // it (+children) and its connections
+  std::string cgroup;                // --cgroup: a cgroup v2 directory
   bool stacks = false;               // --stacks: user stack ids
   bool summary = false;              // --summary: in-kernel aggregation
   uint32_t latency_sample = 1;       // --latency-sample: with --summary,
@@ -37,6 +41,9 @@ std::string RecordUsage();
 // Parses `args` (without "faultline record"). Errors have exit_code 2 and
 // a one-line message.
 Result<RecordOptions> ParseRecordArgs(const std::vector<std::string>& args);
+
+// "8080" -> 8080; 1..65535 only.
+Result<uint16_t> ParsePort(const std::string& text);
 
 // "1234,5678" -> {1234, 5678}; rejects empty items, signs, non-digits, 0.
 Result<std::vector<uint32_t>> ParsePidList(const std::string& text);

@@ -1,6 +1,8 @@
 #include "collector/proc.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -203,6 +205,42 @@ std::vector<uint32_t> NewDescendants(
     }
   }
   std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::string Cgroup2Mount() {
+  std::ifstream in("/proc/mounts");
+  std::string dev, dir, type;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    if (f >> dev >> dir >> type && type == "cgroup2") return dir;
+  }
+  return "/sys/fs/cgroup";
+}
+
+Result<CgroupDir> ResolveCgroup(const std::string& path) {
+  CgroupDir d;
+  d.path = path[0] == '/' ? path : Cgroup2Mount() + "/" + path;
+  struct stat st {};
+  if (stat(d.path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Fail(2, "faultline record: --cgroup " + path + ": no such cgroup "
+                   "directory (" + d.path + ")");
+  }
+  struct statfs fs {};
+  constexpr long kCgroup2Magic = 0x63677270;  // CGROUP2_SUPER_MAGIC
+  if (statfs(d.path.c_str(), &fs) != 0 || fs.f_type != kCgroup2Magic) {
+    return Fail(2, "faultline record: --cgroup " + path + ": " + d.path +
+                   " is not on a cgroup v2 file system");
+  }
+  d.id = st.st_ino;
+  return d;
+}
+
+std::vector<uint32_t> CgroupProcs(const CgroupDir& dir) {
+  std::vector<uint32_t> out;
+  std::ifstream in(dir.path + "/cgroup.procs");
+  uint32_t pid;
+  while (in >> pid) out.push_back(pid);
   return out;
 }
 

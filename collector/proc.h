@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.h"
+
 namespace faultline::collector {
 
 struct MapsEntry {
@@ -52,5 +54,20 @@ std::vector<uint32_t> NewDescendants(
 // Path of the file mapped at exactly [start, end) via /proc/PID/map_files;
 // "" when it cannot be read (process gone, mapping changed).
 std::string MappedFilePath(uint32_t pid, uint64_t start, uint64_t end);
+
+// Where cgroup2 is mounted (/proc/mounts): /sys/fs/cgroup on a unified
+// system, /sys/fs/cgroup/unified on a hybrid one; /sys/fs/cgroup if none.
+std::string Cgroup2Mount();
+
+// A cgroup v2 directory: `path` absolute, or relative to Cgroup2Mount().
+struct CgroupDir {
+  std::string path;  // the absolute directory
+  uint64_t id = 0;   // its cgroup id (= the directory's inode number, what
+                     // bpf_get_current_cgroup_id() returns)
+};
+// Errors (exit code 2, one line): no such directory, not on cgroup2.
+Result<CgroupDir> ResolveCgroup(const std::string& path);
+// The processes listed in DIR/cgroup.procs now (not those of sub-cgroups).
+std::vector<uint32_t> CgroupProcs(const CgroupDir& dir);
 
 }  // namespace faultline::collector

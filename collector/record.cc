@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +29,7 @@
 #include "collector/closing_line.h"
 #include "collector/family.h"
 #include "collector/env_check.h"
+#include "collector/netstat.h"
 #include "collector/options.h"
 #include "collector/proc.h"
 #include "trace/writer.h"
@@ -247,6 +249,7 @@ class Recorder {
   std::unique_ptr<trace::TraceWriter> writer_;
   std::vector<uint32_t> targets_;      // the -p processes and the command
   std::vector<uint32_t> descendants_;  // their descendants found at start
+  std::optional<CgroupDir> cgroup_;    // --cgroup, resolved
   std::optional<Error> record_error_;
   std::unordered_set<uint32_t> snapshotted_;
   std::vector<uint8_t> scratch_;
@@ -338,12 +341,16 @@ int Recorder::OnRecord(const void* data, size_t size) {
 
 BpfSettings Recorder::Settings() const {
   BpfSettings s;
-  s.filter = !opts_.pids.empty() || !opts_.command.empty();
+  s.filter = !opts_.pids.empty() || !opts_.command.empty() || opts_.port ||
+             !opts_.cgroup.empty();
   s.faults = opts_.faults;
   s.summary = opts_.summary;
   s.latency_sample = opts_.latency_sample;
   s.stacks = opts_.stacks;
   s.ring_bytes = opts_.ring_mb << 20;
+  s.tcp = opts_.tcp;
+  s.tcp_port = opts_.port;
+  s.tcp_cgroup = cgroup_ ? cgroup_->id : 0;
   return s;
 }
 
@@ -351,6 +358,12 @@ BpfSettings Recorder::Settings() const {
 // offer follows from the probe tables of the programs that will load.
 Result<void> Recorder::CheckEnvironment() {
   if (auto r = CheckPrivileges(); !r) return r;
+  if (!opts_.cgroup.empty()) {
+    auto d = ResolveCgroup(opts_.cgroup);
+    if (!d) return std::unexpected(d.error());
+    cgroup_ = *d;
+    settings_ = Settings();
+  }
   uint32_t needs = NeedsOf(families_, settings_);
   if (auto r = CheckBtf(); !r) return r;  // every program uses CO-RE
   if (needs & kNeedTracefs) {
@@ -386,6 +399,20 @@ Result<void> Recorder::AddTargets() {
     targets_.push_back(tgid ? tgid : pid);
   }
   if (child_) targets_.push_back(static_cast<uint32_t>(child_->pid()));
+  // --port: the processes listening on it now (the kernel side adds those
+  // that accept on it later); --cgroup: the cgroup's processes now (the
+  // kernel side checks the cgroup of later ones itself).
+  std::vector<uint32_t> more;
+  if (opts_.port) more = ProcessesListeningOn(opts_.port);
+  if (cgroup_) {
+    std::vector<uint32_t> in_cgroup = CgroupProcs(*cgroup_);
+    more.insert(more.end(), in_cgroup.begin(), in_cgroup.end());
+  }
+  for (uint32_t pid : more) {
+    if (std::find(targets_.begin(), targets_.end(), pid) == targets_.end()) {
+      targets_.push_back(pid);
+    }
+  }
   for (uint32_t pid : targets_) {
     if (auto r = session_->AddTarget(pid); !r) return r;
   }
@@ -399,7 +426,7 @@ Result<void> Recorder::AddTargets() {
 // that descendant shows in the next /proc scan, made after the add. So:
 // scan, add what is new, rescan, until a scan finds nothing new.
 Result<void> Recorder::AddDescendants() {
-  if (opts_.pids.empty()) return {};
+  if (!settings_.filter || child_) return {};  // a new command has none
   std::unordered_set<uint32_t> known(targets_.begin(), targets_.end());
   for (int round = 0; round < 64; ++round) {
     std::vector<uint32_t> found = NewDescendants(ReadPpidTable(), known);
@@ -442,6 +469,9 @@ Result<bool> Recorder::Drain() {
     if (!n) return std::unexpected(n.error());
     uint64_t now = NowNs(CLOCK_MONOTONIC);
     if (now - last_flush >= 1000000000ull) {
+      for (const auto& f : families_) {
+        if (auto r = f->Tick(*writer_); !r) return std::unexpected(r.error());
+      }
       if (auto r = writer_->Flush(); !r) return std::unexpected(r.error());
       last_flush = now;
     }
@@ -481,6 +511,8 @@ Result<void> Recorder::Finish(uint64_t seconds_ns) {
       footer.per_cpu.push_back({s.recorded_events, s.lost_events});
     }
     footer.counters = NamedCounters(fig.per_cpu);
+    footer.counters.insert(footer.counters.end(), ctx.counters.begin(),
+                           ctx.counters.end());
   } else {
     footer.per_cpu.assign(session_->ncpus(), trace::CpuCounts{});
   }
@@ -493,6 +525,10 @@ Result<void> Recorder::Finish(uint64_t seconds_ns) {
   fig.summary_timed = ctx.summary_timed;
   fig.latency_sample = opts_.latency_sample;
   fig.stacks = opts_.stacks;
+  fig.tcp = ctx.tcp;
+  fig.tcp_known = ctx.tcp_known && fig.stats_known;
+  fig.tcp_opened = ctx.tcp_opened;
+  fig.tcp_closed = ctx.tcp_closed;
   fig.output = opts_.output;
   struct stat st {};
   fig.file_bytes = stat(opts_.output.c_str(), &st) == 0 ? st.st_size : 0;
@@ -551,6 +587,19 @@ Result<int> Recorder::Run() {
     return std::unexpected(r.error());
   }
   if (auto r = AddDescendants(); !r) return std::unexpected(r.error());
+  {
+    StartContext start;
+    start.skel = session_->skel();
+    start.writer = writer_.get();
+    if (settings_.filter) {
+      start.pids = targets_;
+      start.pids.insert(start.pids.end(), descendants_.begin(),
+                        descendants_.end());
+    }
+    for (const auto& f : families_) {
+      if (auto r = f->Start(start); !r) return std::unexpected(r.error());
+    }
+  }
   if (auto r = session_->Attach(families_, Stage::kEvents); !r) {
     return std::unexpected(r.error());
   }
@@ -568,6 +617,8 @@ Result<int> Recorder::Run() {
                        : " (" + std::to_string(descendants_.size()) +
                              " running already)")
             : "the whole machine";
+    if (opts_.port) what += ", TCP port " + std::to_string(opts_.port);
+    if (cgroup_) what += ", cgroup " + cgroup_->path;
     std::fprintf(stderr,
                  "faultline record: recording %s to %s; Ctrl-C to stop\n",
                  what.c_str(), opts_.output.c_str());

@@ -3,6 +3,7 @@
 // bpf/faultline.h; trace/records.h says how each is encoded.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -54,6 +55,84 @@ struct TlbEvent {  // FL_EV_TLB_FLUSH
   uint32_t pid = 0, tid = 0;
   int32_t reason = 0;
   uint64_t pages = 0;
+};
+
+// TCP records (bpf/faultline.h, "TCP connections", says what every field
+// means). Addresses: AF_INET in bytes 0..3 (network order), AF_INET6 all 16.
+using TcpAddr = std::array<uint8_t, 16>;
+
+struct TcpStateEvent {  // FL_EV_TCP_STATE / FL_EV_TCP_SEEN, see fl_tcp_state
+  uint16_t type = 0;
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0;
+  TcpAddr saddr{}, daddr{};
+  uint32_t pid = 0, tid = 0, cur_pid = 0, cur_tid = 0;
+  uint32_t backlog = 0, max_backlog = 0;
+  uint16_t sport = 0, dport = 0, family = 0;
+  uint8_t old_state = 0, new_state = 0;
+};
+
+struct TcpAcceptEvent {  // FL_EV_TCP_ACCEPT, see fl_tcp_accept
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0, listener = 0, established_ns = 0;
+  TcpAddr saddr{}, daddr{};
+  uint32_t pid = 0, tid = 0, backlog = 0, max_backlog = 0;
+  int32_t fd = -1;
+  uint16_t sport = 0, dport = 0, family = 0;
+  uint8_t state = 0;
+};
+
+struct TcpConnectEvent {  // FL_EV_TCP_CONNECT, see fl_tcp_connect
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0;
+  TcpAddr saddr{}, daddr{};
+  uint32_t pid = 0, tid = 0;
+  int32_t fd = -1, ret = 0;
+  uint16_t sport = 0, dport = 0, family = 0;
+  uint8_t state = 0;
+};
+
+struct TcpResetEvent {  // FL_EV_TCP_RESET, see fl_tcp_reset
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0;
+  TcpAddr saddr{}, daddr{};
+  uint32_t pid = 0, tid = 0, cur_pid = 0, cur_tid = 0;
+  uint16_t sport = 0, dport = 0, family = 0, kernel_reason = 0;
+  uint8_t state = 0;
+  uint8_t reason = 0;  // enum fl_rst_reason
+  uint8_t flags = 0;   // enum fl_rst_flags
+};
+
+struct TcpServeEvent {  // FL_EV_TCP_SERVE, see fl_tcp_serve
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0, bytes_in = 0, bytes_out = 0;
+  uint32_t pid = 0, tid = 0, prev_tid = 0;
+  int32_t len = 0;
+  uint8_t send = 0;
+};
+
+struct TcpCloseEvent {  // FL_EV_TCP_CLOSE, see fl_tcp_close
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t sk = 0, gen = 0, bytes_in = 0, bytes_out = 0;
+  TcpAddr saddr{}, daddr{};
+  uint32_t pid = 0, tid = 0, last_tid = 0, retransmits = 0;
+  uint16_t sport = 0, dport = 0, family = 0;
+  uint8_t state = 0;
+};
+
+struct TcpNetstatEvent {  // FL_EV_TCP_NETSTAT, see fl_tcp_netstat
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t listen_overflows = 0, listen_drops = 0;
+  uint64_t abort_on_data = 0, abort_on_close = 0, abort_on_linger = 0,
+           abort_on_timeout = 0;
+  uint32_t phase = 0;  // enum fl_netstat_phase
 };
 
 struct OpaqueEvent {  // a record type this version does not know

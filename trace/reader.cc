@@ -343,6 +343,13 @@ static_assert(kMaxDeltaTypes == 128 && kMaxDeltaFields == 16,
 void Deliver(TraceVisitor& v, const MmapEvent& e) { v.OnMmap(e); }
 void Deliver(TraceVisitor& v, const TaskEvent& e) { v.OnTask(e); }
 void Deliver(TraceVisitor& v, const TlbEvent& e) { v.OnTlb(e); }
+void Deliver(TraceVisitor& v, const TcpStateEvent& e) { v.OnTcpState(e); }
+void Deliver(TraceVisitor& v, const TcpAcceptEvent& e) { v.OnTcpAccept(e); }
+void Deliver(TraceVisitor& v, const TcpConnectEvent& e) { v.OnTcpConnect(e); }
+void Deliver(TraceVisitor& v, const TcpResetEvent& e) { v.OnTcpReset(e); }
+void Deliver(TraceVisitor& v, const TcpServeEvent& e) { v.OnTcpServe(e); }
+void Deliver(TraceVisitor& v, const TcpCloseEvent& e) { v.OnTcpClose(e); }
+void Deliver(TraceVisitor& v, const TcpNetstatEvent& e) { v.OnTcpNetstat(e); }
 
 template <class E>
 concept HasTypeField = requires(E e) { e.type; };

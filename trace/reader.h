@@ -55,6 +55,15 @@ class TraceVisitor {
   virtual void OnMmap(const MmapEvent&) {}
   virtual void OnTask(const TaskEvent&) {}
   virtual void OnTlb(const TlbEvent&) {}
+  // TCP (bpf/faultline.h, "TCP connections"). OnTcpState gets both
+  // FL_EV_TCP_STATE and FL_EV_TCP_SEEN (e.type).
+  virtual void OnTcpState(const TcpStateEvent&) {}
+  virtual void OnTcpAccept(const TcpAcceptEvent&) {}
+  virtual void OnTcpConnect(const TcpConnectEvent&) {}
+  virtual void OnTcpReset(const TcpResetEvent&) {}
+  virtual void OnTcpServe(const TcpServeEvent&) {}
+  virtual void OnTcpClose(const TcpCloseEvent&) {}
+  virtual void OnTcpNetstat(const TcpNetstatEvent&) {}
   virtual void OnOpaque(const OpaqueEvent&) {}
   virtual void OnProcess(const ProcessInfo&) {}
   virtual void OnThread(const ThreadInfo&) {}

@@ -45,6 +45,9 @@ enum class Enc : uint8_t {
   kBytes,    // varint length + bytes. Raw side: char[N] (up to the first NUL,
              // at most N) or std::string_view; decoded side: string_view.
              // The reader refuses more than N (or max_len) bytes.
+             // Raw side __u8[N] (binary, e.g. an address): the N bytes
+             // without their trailing zeros; decoded side
+             // std::array<uint8_t, N>, zero-filled after the bytes read.
 };
 
 // One field: its name (faultline script, docs), its encoding, and where it
@@ -139,6 +142,134 @@ inline constexpr auto kTlbRecord = MakeRecord<fl_tlb, TlbEvent>(
     Field{"reason", Enc::kSvarint, &fl_tlb::reason, &TlbEvent::reason},
     Field{"pages", Enc::kVarint, &fl_tlb::pages, &TlbEvent::pages});
 
+// Events block, TCP (bpf/faultline.h, "TCP connections"). FL_EV_TCP_STATE
+// and FL_EV_TCP_SEEN (struct fl_tcp_state).
+inline constexpr auto kTcpStateRecord = MakeRecord<fl_tcp_state, TcpStateEvent>(
+    "tcp_state", sizeof(fl_tcp_state),
+    Field{"sk", Enc::kDelta, &fl_tcp_state::sk, &TcpStateEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_state::gen, &TcpStateEvent::gen},
+    Field{"saddr", Enc::kBytes, &fl_tcp_state::saddr, &TcpStateEvent::saddr},
+    Field{"daddr", Enc::kBytes, &fl_tcp_state::daddr, &TcpStateEvent::daddr},
+    Field{"sport", Enc::kVarint, &fl_tcp_state::sport, &TcpStateEvent::sport},
+    Field{"dport", Enc::kVarint, &fl_tcp_state::dport, &TcpStateEvent::dport},
+    Field{"family", Enc::kVarint, &fl_tcp_state::family, &TcpStateEvent::family},
+    Field{"old_state", Enc::kU8, &fl_tcp_state::old_state, &TcpStateEvent::old_state},
+    Field{"new_state", Enc::kU8, &fl_tcp_state::new_state, &TcpStateEvent::new_state},
+    Field{"pid", Enc::kDelta, &fl_tcp_state::pid, &TcpStateEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_state::tid, &TcpStateEvent::tid},
+    Field{"cur_pid", Enc::kDelta, &fl_tcp_state::cur_pid, &TcpStateEvent::cur_pid},
+    Field{"cur_tid", Enc::kDelta, &fl_tcp_state::cur_tid, &TcpStateEvent::cur_tid},
+    Field{"backlog", Enc::kVarint, &fl_tcp_state::backlog, &TcpStateEvent::backlog},
+    Field{"max_backlog", Enc::kVarint, &fl_tcp_state::max_backlog,
+          &TcpStateEvent::max_backlog});
+
+// Events block, FL_EV_TCP_ACCEPT (struct fl_tcp_accept).
+inline constexpr auto kTcpAcceptRecord = MakeRecord<fl_tcp_accept, TcpAcceptEvent>(
+    "tcp_accept", sizeof(fl_tcp_accept),
+    Field{"sk", Enc::kDelta, &fl_tcp_accept::sk, &TcpAcceptEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_accept::gen, &TcpAcceptEvent::gen},
+    Field{"listener", Enc::kDelta, &fl_tcp_accept::listener, &TcpAcceptEvent::listener},
+    Field{"established_ns", Enc::kDelta, &fl_tcp_accept::established_ns,
+          &TcpAcceptEvent::established_ns},
+    Field{"saddr", Enc::kBytes, &fl_tcp_accept::saddr, &TcpAcceptEvent::saddr},
+    Field{"daddr", Enc::kBytes, &fl_tcp_accept::daddr, &TcpAcceptEvent::daddr},
+    Field{"pid", Enc::kDelta, &fl_tcp_accept::pid, &TcpAcceptEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_accept::tid, &TcpAcceptEvent::tid},
+    Field{"backlog", Enc::kVarint, &fl_tcp_accept::backlog, &TcpAcceptEvent::backlog},
+    Field{"max_backlog", Enc::kVarint, &fl_tcp_accept::max_backlog,
+          &TcpAcceptEvent::max_backlog},
+    Field{"fd", Enc::kSvarint, &fl_tcp_accept::fd, &TcpAcceptEvent::fd},
+    Field{"sport", Enc::kVarint, &fl_tcp_accept::sport, &TcpAcceptEvent::sport},
+    Field{"dport", Enc::kVarint, &fl_tcp_accept::dport, &TcpAcceptEvent::dport},
+    Field{"family", Enc::kVarint, &fl_tcp_accept::family, &TcpAcceptEvent::family},
+    Field{"state", Enc::kU8, &fl_tcp_accept::state, &TcpAcceptEvent::state});
+
+// Events block, FL_EV_TCP_CONNECT (struct fl_tcp_connect).
+inline constexpr auto kTcpConnectRecord = MakeRecord<fl_tcp_connect, TcpConnectEvent>(
+    "tcp_connect", sizeof(fl_tcp_connect),
+    Field{"sk", Enc::kDelta, &fl_tcp_connect::sk, &TcpConnectEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_connect::gen, &TcpConnectEvent::gen},
+    Field{"saddr", Enc::kBytes, &fl_tcp_connect::saddr, &TcpConnectEvent::saddr},
+    Field{"daddr", Enc::kBytes, &fl_tcp_connect::daddr, &TcpConnectEvent::daddr},
+    Field{"pid", Enc::kDelta, &fl_tcp_connect::pid, &TcpConnectEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_connect::tid, &TcpConnectEvent::tid},
+    Field{"fd", Enc::kSvarint, &fl_tcp_connect::fd, &TcpConnectEvent::fd},
+    Field{"ret", Enc::kSvarint, &fl_tcp_connect::ret, &TcpConnectEvent::ret},
+    Field{"sport", Enc::kVarint, &fl_tcp_connect::sport, &TcpConnectEvent::sport},
+    Field{"dport", Enc::kVarint, &fl_tcp_connect::dport, &TcpConnectEvent::dport},
+    Field{"family", Enc::kVarint, &fl_tcp_connect::family, &TcpConnectEvent::family},
+    Field{"state", Enc::kU8, &fl_tcp_connect::state, &TcpConnectEvent::state});
+
+// Events block, FL_EV_TCP_RESET (struct fl_tcp_reset).
+inline constexpr auto kTcpResetRecord = MakeRecord<fl_tcp_reset, TcpResetEvent>(
+    "tcp_reset", sizeof(fl_tcp_reset),
+    Field{"sk", Enc::kDelta, &fl_tcp_reset::sk, &TcpResetEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_reset::gen, &TcpResetEvent::gen},
+    Field{"saddr", Enc::kBytes, &fl_tcp_reset::saddr, &TcpResetEvent::saddr},
+    Field{"daddr", Enc::kBytes, &fl_tcp_reset::daddr, &TcpResetEvent::daddr},
+    Field{"pid", Enc::kDelta, &fl_tcp_reset::pid, &TcpResetEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_reset::tid, &TcpResetEvent::tid},
+    Field{"cur_pid", Enc::kDelta, &fl_tcp_reset::cur_pid, &TcpResetEvent::cur_pid},
+    Field{"cur_tid", Enc::kDelta, &fl_tcp_reset::cur_tid, &TcpResetEvent::cur_tid},
+    Field{"sport", Enc::kVarint, &fl_tcp_reset::sport, &TcpResetEvent::sport},
+    Field{"dport", Enc::kVarint, &fl_tcp_reset::dport, &TcpResetEvent::dport},
+    Field{"family", Enc::kVarint, &fl_tcp_reset::family, &TcpResetEvent::family},
+    Field{"kernel_reason", Enc::kVarint, &fl_tcp_reset::kernel_reason,
+          &TcpResetEvent::kernel_reason},
+    Field{"state", Enc::kU8, &fl_tcp_reset::state, &TcpResetEvent::state},
+    Field{"reason", Enc::kU8, &fl_tcp_reset::reason, &TcpResetEvent::reason},
+    Field{"flags", Enc::kU8, &fl_tcp_reset::flags, &TcpResetEvent::flags});
+
+// Events block, FL_EV_TCP_SERVE (struct fl_tcp_serve).
+inline constexpr auto kTcpServeRecord = MakeRecord<fl_tcp_serve, TcpServeEvent>(
+    "tcp_serve", sizeof(fl_tcp_serve),
+    Field{"sk", Enc::kDelta, &fl_tcp_serve::sk, &TcpServeEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_serve::gen, &TcpServeEvent::gen},
+    Field{"bytes_in", Enc::kVarint, &fl_tcp_serve::bytes_in, &TcpServeEvent::bytes_in},
+    Field{"bytes_out", Enc::kVarint, &fl_tcp_serve::bytes_out, &TcpServeEvent::bytes_out},
+    Field{"pid", Enc::kDelta, &fl_tcp_serve::pid, &TcpServeEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_serve::tid, &TcpServeEvent::tid},
+    Field{"prev_tid", Enc::kDelta, &fl_tcp_serve::prev_tid, &TcpServeEvent::prev_tid},
+    Field{"len", Enc::kSvarint, &fl_tcp_serve::len, &TcpServeEvent::len},
+    Field{"send", Enc::kU8, &fl_tcp_serve::send, &TcpServeEvent::send});
+
+// Events block, FL_EV_TCP_CLOSE (struct fl_tcp_close).
+inline constexpr auto kTcpCloseRecord = MakeRecord<fl_tcp_close, TcpCloseEvent>(
+    "tcp_close", sizeof(fl_tcp_close),
+    Field{"sk", Enc::kDelta, &fl_tcp_close::sk, &TcpCloseEvent::sk},
+    Field{"gen", Enc::kDelta, &fl_tcp_close::gen, &TcpCloseEvent::gen},
+    Field{"bytes_in", Enc::kVarint, &fl_tcp_close::bytes_in, &TcpCloseEvent::bytes_in},
+    Field{"bytes_out", Enc::kVarint, &fl_tcp_close::bytes_out, &TcpCloseEvent::bytes_out},
+    Field{"saddr", Enc::kBytes, &fl_tcp_close::saddr, &TcpCloseEvent::saddr},
+    Field{"daddr", Enc::kBytes, &fl_tcp_close::daddr, &TcpCloseEvent::daddr},
+    Field{"pid", Enc::kDelta, &fl_tcp_close::pid, &TcpCloseEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_tcp_close::tid, &TcpCloseEvent::tid},
+    Field{"last_tid", Enc::kDelta, &fl_tcp_close::last_tid, &TcpCloseEvent::last_tid},
+    Field{"retransmits", Enc::kVarint, &fl_tcp_close::retransmits,
+          &TcpCloseEvent::retransmits},
+    Field{"sport", Enc::kVarint, &fl_tcp_close::sport, &TcpCloseEvent::sport},
+    Field{"dport", Enc::kVarint, &fl_tcp_close::dport, &TcpCloseEvent::dport},
+    Field{"family", Enc::kVarint, &fl_tcp_close::family, &TcpCloseEvent::family},
+    Field{"state", Enc::kU8, &fl_tcp_close::state, &TcpCloseEvent::state});
+
+// Events block, FL_EV_TCP_NETSTAT (struct fl_tcp_netstat; the collector
+// writes it).
+inline constexpr auto kTcpNetstatRecord = MakeRecord<fl_tcp_netstat, TcpNetstatEvent>(
+    "tcp_netstat", sizeof(fl_tcp_netstat),
+    Field{"listen_overflows", Enc::kDelta, &fl_tcp_netstat::listen_overflows,
+          &TcpNetstatEvent::listen_overflows},
+    Field{"listen_drops", Enc::kDelta, &fl_tcp_netstat::listen_drops,
+          &TcpNetstatEvent::listen_drops},
+    Field{"abort_on_data", Enc::kDelta, &fl_tcp_netstat::abort_on_data,
+          &TcpNetstatEvent::abort_on_data},
+    Field{"abort_on_close", Enc::kDelta, &fl_tcp_netstat::abort_on_close,
+          &TcpNetstatEvent::abort_on_close},
+    Field{"abort_on_linger", Enc::kDelta, &fl_tcp_netstat::abort_on_linger,
+          &TcpNetstatEvent::abort_on_linger},
+    Field{"abort_on_timeout", Enc::kDelta, &fl_tcp_netstat::abort_on_timeout,
+          &TcpNetstatEvent::abort_on_timeout},
+    Field{"phase", Enc::kVarint, &fl_tcp_netstat::phase, &TcpNetstatEvent::phase});
+
 // Metadata block. The writer fills the decoded struct and encodes that.
 inline constexpr auto kProcessRecord = MakeRecord<ProcessInfo, ProcessInfo>(
     "process", 0,
@@ -183,6 +314,28 @@ inline bool WithEventRecord(uint32_t type, Fn&& fn) {
     case FL_EV_TLB_FLUSH:
       fn(kTlbRecord);
       return true;
+    case FL_EV_TCP_STATE:
+    case FL_EV_TCP_SEEN:
+      fn(kTcpStateRecord);
+      return true;
+    case FL_EV_TCP_ACCEPT:
+      fn(kTcpAcceptRecord);
+      return true;
+    case FL_EV_TCP_CONNECT:
+      fn(kTcpConnectRecord);
+      return true;
+    case FL_EV_TCP_RESET:
+      fn(kTcpResetRecord);
+      return true;
+    case FL_EV_TCP_SERVE:
+      fn(kTcpServeRecord);
+      return true;
+    case FL_EV_TCP_CLOSE:
+      fn(kTcpCloseRecord);
+      return true;
+    case FL_EV_TCP_NETSTAT:
+      fn(kTcpNetstatRecord);
+      return true;
     default:
       return false;
   }
@@ -223,6 +376,15 @@ constexpr bool Fits(uint64_t u) {
   }
 }
 
+// __u8[N] on the raw side: binary bytes (Enc::kBytes, trailing zeros cut).
+template <class T>
+inline constexpr bool kIsBinary =
+    std::is_array_v<T> && std::is_same_v<std::remove_extent_t<T>, uint8_t>;
+template <class T>
+struct IsByteArray : std::false_type {};
+template <size_t N>
+struct IsByteArray<std::array<uint8_t, N>> : std::true_type {};
+
 template <class T>
 inline constexpr bool kIsBytes =
     std::is_array_v<T> || std::is_same_v<T, std::string_view>;
@@ -231,7 +393,11 @@ template <class F, class Raw>
 inline void PutField(const F& f, const Raw& r, uint64_t& prev, std::string& out) {
   const auto& v = r.*(f.raw);
   using T = std::remove_cvref_t<decltype(v)>;
-  if constexpr (std::is_array_v<T>) {
+  if constexpr (kIsBinary<T>) {
+    size_t n = std::extent_v<T>;
+    while (n > 0 && v[n - 1] == 0) --n;
+    PutBytes(out, std::string_view(reinterpret_cast<const char*>(v), n));
+  } else if constexpr (std::is_array_v<T>) {
     constexpr size_t kN = std::extent_v<T>;
     PutBytes(out, std::string_view(v, strnlen(v, kN)));
   } else if constexpr (std::is_same_v<T, std::string_view>) {
@@ -257,7 +423,13 @@ inline bool GetField(const F& f, ByteCursor& c, uint64_t& prev, Ev& e) {
   auto& dst = e.*(f.ev);
   using T = std::remove_cvref_t<decltype(dst)>;
   using RawT = std::remove_cvref_t<decltype(std::declval<typename F::RawType>())>;
-  if constexpr (std::is_same_v<T, std::string_view>) {
+  if constexpr (IsByteArray<T>::value) {
+    const std::string_view b = c.Bytes(std::tuple_size_v<T>);
+    if (!c.ok()) return false;
+    dst = {};
+    std::memcpy(dst.data(), b.data(), b.size());
+    return true;
+  } else if constexpr (std::is_same_v<T, std::string_view>) {
     size_t max = f.max_len;
     if constexpr (std::is_array_v<RawT>) max = std::extent_v<RawT>;
     dst = c.Bytes(max);

@@ -89,7 +89,8 @@ class TraceWriter {
   // join the block's open fault run), FL_EV_FAULT (the same, one fault; the
   // kernel does not send it), FL_EV_MMAP/MUNMAP/MREMAP/BRK/MPROTECT
   // (struct fl_mmap; the path may be cut short by `size`), FL_EV_FORK/EXEC/
-  // EXIT (struct fl_task), FL_EV_TLB_FLUSH (struct fl_tlb). Unknown types
+  // EXIT (struct fl_task), FL_EV_TLB_FLUSH (struct fl_tlb), FL_EV_TCP_*
+  // (struct fl_tcp_*, bpf/faultline.h). Unknown types
   // are stored as opaque records (header fields + body bytes). A record too
   // short for its type is an error and is not written.
   Result<void> AddRecord(const void* data, size_t size);

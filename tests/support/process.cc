@@ -87,6 +87,14 @@ std::string BuildPath(const std::string& rel) {
 
 bool IsRoot() { return geteuid() == 0; }
 
+std::string NoBpfReason() {
+  if (!IsRoot()) return "needs root to load BPF programs";
+  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+    return "no /sys/kernel/btf/vmlinux (kernel without BTF)";
+  }
+  return "";
+}
+
 bool HaveCommand(const std::string& name) {
   if (name.empty()) return false;
   if (name.find('/') != std::string::npos)

@@ -91,6 +91,12 @@ std::string BuildPath(const std::string& rel);
 // geteuid() == 0.
 bool IsRoot();
 
+// Why this machine cannot load faultline's BPF programs ("needs root to
+// load BPF programs", "no /sys/kernel/btf/vmlinux (kernel without BTF)"),
+// or "" when it can. System tests skip with it in SetUp():
+//   if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
+std::string NoBpfReason();
+
 // An executable `name` exists in PATH (or at `name` if it has a '/').
 bool HaveCommand(const std::string& name);
 

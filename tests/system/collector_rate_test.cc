@@ -41,10 +41,7 @@ TEST(CollectorRateTest, ProducerOutsideTheRecorderFailsWithOneLine) {
 }
 
 TEST(CollectorRateTest, EveryProducedEventIsRecordedAndWritten) {
-  if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
-  if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-    GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
-  }
+  if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
   ft::TempDir dir("collector-rate");
   const std::string trace = dir.File("t.flt");
   // 500K events/s for 2 s: well below what the recorder drains on these

@@ -69,10 +69,37 @@ class RecordCliTest : public ::testing::Test {
   // this helper only: every caller follows it with
   // `if (IsSkipped()) return;`.
   void NeedRoot() {
-    if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
-    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-      GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
+    if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
+  }
+
+  // Lets the -p target go on (it waits for the file `go`), stops the
+  // recorder once the target is done, and checks the report: the helper
+  // that `touch anon 3000` ran as (`who`) has its faults, and only the
+  // target and its descendants were traced: the shells, the sleeps of
+  // their wait loops and the helper (on this machine other processes fault
+  // all the time, so a broken filter shows here).
+  void ReleaseAndCheckOnlyTargets(ft::Child& target, ft::Child& rec,
+                                  const std::string& go, const char* who) {
+    std::ofstream(go).put('x');
+    ft::RunResult t = target.Wait(seconds(30));
+    ASSERT_EQ(t.exit_code, 0) << t.err;
+    json line = json::parse(t.out);
+    ASSERT_TRUE(rec.Signal(SIGINT));
+    ft::RunResult r = rec.Wait(seconds(30));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    json rep = Report(Trace());
+    bool found = false;
+    for (const json& p : rep["faults"]["processes"]) {
+      if (p["pid"] == line["pid"]) {
+        found = true;
+        EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
+      }
+      std::string comm = p["comm"].get<std::string>();
+      EXPECT_TRUE(comm == "sh" || comm == "sleep" || comm == "touch")
+          << "pid " << p["pid"] << " (" << comm << ") is not a target";
     }
+    EXPECT_TRUE(found) << who << " is missing from the report: " << r.err;
+    EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
   }
 
   std::string Trace() const { return (dir_ / "t.flt").string(); }
@@ -270,29 +297,7 @@ TEST_F(RecordCliTest, FollowsChildrenOfPidTarget) {
                                     std::to_string(target.pid()), "-d", "30"});
   ASSERT_NE(rec.ReadStderrUntil("recording", seconds(30)), "")
       << rec.StderrSoFar();
-  std::ofstream(go).put('x');
-  ft::RunResult t = target.Wait(seconds(30));
-  ASSERT_EQ(t.exit_code, 0) << t.err;
-  json line = json::parse(t.out);
-  ASSERT_TRUE(rec.Signal(SIGINT));
-  ft::RunResult r = rec.Wait(seconds(30));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  json rep = Report(Trace());
-  bool found = false;
-  for (const json& p : rep["faults"]["processes"]) {
-    if (p["pid"] == line["pid"]) {
-      found = true;
-      EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
-    }
-    // Only the target and its descendants are traced: the shell, the
-    // sleeps of its wait loop and the helper (on this machine other
-    // processes fault all the time, so a broken filter shows here).
-    std::string comm = p["comm"].get<std::string>();
-    EXPECT_TRUE(comm == "sh" || comm == "sleep" || comm == "touch")
-        << "pid " << p["pid"] << " (" << comm << ") is not a target";
-  }
-  EXPECT_TRUE(found) << "the forked helper is missing from the report";
-  EXPECT_TRUE(rep["trace"]["complete"].get<bool>());
+  ReleaseAndCheckOnlyTargets(target, rec, go, "the forked helper");
 }
 
 // -p also traces the descendants that exist before the recording starts,
@@ -325,25 +330,7 @@ TEST_F(RecordCliTest, FollowsDescendantsThatExistedBeforeRecording) {
     EXPECT_GE(std::stoi(started.substr(open + 1, at - open - 1)), 2)
         << started;
   }
-  std::ofstream(go).put('x');
-  ft::RunResult t = target.Wait(seconds(30));
-  ASSERT_EQ(t.exit_code, 0) << t.err;
-  json line = json::parse(t.out);
-  ASSERT_TRUE(rec.Signal(SIGINT));
-  ft::RunResult r = rec.Wait(seconds(30));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  json rep = Report(Trace());
-  bool found = false;
-  for (const json& p : rep["faults"]["processes"]) {
-    if (p["pid"] == line["pid"]) {
-      found = true;
-      EXPECT_GE(p["by_kind"]["anon_first_touch"].get<int64_t>(), 3000);
-    }
-    std::string comm = p["comm"].get<std::string>();
-    EXPECT_TRUE(comm == "sh" || comm == "sleep" || comm == "touch")
-        << "pid " << p["pid"] << " (" << comm << ") is not a target";
-  }
-  EXPECT_TRUE(found) << "the grandchild's faults are missing: " << r.err;
+  ReleaseAndCheckOnlyTargets(target, rec, go, "the grandchild");
 }
 
 TEST_F(RecordCliTest, SigkillLeavesNoProgramsAndAReadableTrace) {

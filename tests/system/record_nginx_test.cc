@@ -56,10 +56,7 @@ std::set<uint32_t> ChildrenOf(uint32_t parent) {
 class RecordNginxTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
-    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-      GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
-    }
+    if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
     nginx_ = NginxBinary();
     if (nginx_.empty()) GTEST_SKIP() << "nginx is not installed";
     if (!ft::HaveCommand("curl")) GTEST_SKIP() << "curl is not installed";

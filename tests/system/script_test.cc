@@ -19,10 +19,7 @@ namespace ft = faultline::testing;
 class ScriptSystemTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!ft::IsRoot()) GTEST_SKIP() << "needs root to load BPF programs";
-    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-      GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
-    }
+    if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
     dir_ = std::filesystem::temp_directory_path() /
            ("script_test_" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);

@@ -91,6 +91,23 @@ TEST(CollectorClosing, UnknownCountersAreNeverZero) {
   EXPECT_EQ(line.find("0 lost"), std::string::npos);
 }
 
+TEST(CollectorClosing, ConnectionsWhenTcpWasTraced) {
+  RunFigures f = Figures();
+  f.tcp = true;
+  f.tcp_known = true;
+  f.tcp_opened = 12;
+  f.tcp_closed = 11;
+  EXPECT_EQ(ClosingLine(f),
+            "faultline record: 2.01 s, 120 events recorded, 3 lost (cpu0 3, "
+            "cpu1 0), 24 faults incomplete, 12 connections opened, 11 closed; "
+            "wrote t.flt (7.3 KiB); recorder CPU 0.05 s.");
+  f.tcp_known = false;
+  std::string line = ClosingLine(f);
+  EXPECT_NE(line.find("24 faults incomplete, connections unknown; wrote"),
+            std::string::npos)
+      << line;
+}
+
 TEST(CollectorClosing, Sizes) {
   EXPECT_EQ(FormatSize(512), "512 bytes");
   EXPECT_EQ(FormatSize(7475), "7.3 KiB");

@@ -87,6 +87,8 @@ TEST(CollectorFamily, OneSkeletonWithSharedMaps) {
             nullptr);  // mm.bpf.c
   EXPECT_NE(bpf_object__find_program_by_name(skel->obj, "handle_fault_min"),
             nullptr);  // faults.bpf.c
+  EXPECT_NE(bpf_object__find_program_by_name(skel->obj, "tcp_state"),
+            nullptr);  // tcp.bpf.c
 }
 
 // Programs that load for `s`.
@@ -110,7 +112,22 @@ TEST(CollectorFamily, ModesLoadTheirPrograms) {
   EXPECT_TRUE(st.count("handle_tlb_flush"));
   EXPECT_TRUE(st.count("handle_fork"));
   EXPECT_FALSE(st.count("summary_fault_user"));
-  EXPECT_EQ(st.size(), 18u);
+  // TCP is on by default: 7 raw tracepoints, 6 syscall tracepoints.
+  for (const char* p : {"tcp_state", "tcp_send", "tcp_recv", "tcp_destroy",
+                        "tcp_send_reset", "tcp_receive_reset",
+                        "tcp_retransmit", "tcp_enter_accept4",
+                        "tcp_exit_accept4", "tcp_enter_accept",
+                        "tcp_exit_accept", "tcp_enter_connect",
+                        "tcp_exit_connect"}) {
+    EXPECT_TRUE(st.count(p)) << p;
+  }
+  EXPECT_EQ(st.size(), 18u + 13u);
+
+  BpfSettings no_tcp;
+  no_tcp.tcp = false;
+  std::set<std::string> nt = Loaded(no_tcp);
+  EXPECT_FALSE(nt.count("tcp_state"));
+  EXPECT_EQ(nt.size(), 18u);
 
   BpfSettings summary;
   summary.summary = true;
@@ -120,6 +137,7 @@ TEST(CollectorFamily, ModesLoadTheirPrograms) {
   EXPECT_TRUE(su.count("handle_fault_maj"));
   EXPECT_FALSE(su.count("handle_page_fault_user"));
   EXPECT_FALSE(su.count("handle_exit_mmap"));  // no address space events
+  EXPECT_FALSE(su.count("tcp_state"));         // no TCP events
   EXPECT_EQ(su.size(), 7u);  // fork, exec, exit, min, maj, 2 entries
 
   BpfSettings none;

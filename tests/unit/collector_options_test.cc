@@ -54,6 +54,11 @@ TEST(CollectorOptions, BadInputIsExitCodeTwo) {
       {"--summary", "--latency-sample", "12"},
       {"--summary", "--latency-sample", "131072"},
       {"--summary", "--latency-sample", "x"},
+      {"--tcp", "--no-tcp"},  {"--summary", "--tcp"},
+      {"--port", "0"},        {"--port", "65536"},   {"--port", "http"},
+      {"--port", "-1"},       {"--port", ""},        {"--port"},
+      {"--cgroup", ""},       {"--port", "80", "--", "x"},
+      {"--cgroup", "a", "--", "x"},
   };
   for (const auto& args : bad) {
     auto o = ParseRecordArgs(args);
@@ -78,6 +83,39 @@ TEST(CollectorOptions, LatencySampleGoesWithSummary) {
   o = ParseRecordArgs({"--summary", "--latency-sample", "256"});
   ASSERT_TRUE(o);
   EXPECT_EQ(o->latency_sample, 256u);
+}
+
+TEST(CollectorOptions, TcpIsOnByDefaultAndOffWithSummary) {
+  auto d = ParseRecordArgs({});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->tcp);
+  EXPECT_EQ(d->port, 0);
+  EXPECT_TRUE(d->cgroup.empty());
+  auto off = ParseRecordArgs({"--no-tcp"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->tcp);
+  auto on = ParseRecordArgs({"--tcp"});
+  ASSERT_TRUE(on);
+  EXPECT_TRUE(on->tcp);
+  auto sum = ParseRecordArgs({"--summary"});
+  ASSERT_TRUE(sum);
+  EXPECT_FALSE(sum->tcp);
+}
+
+TEST(CollectorOptions, PortAndCgroup) {
+  auto o = ParseRecordArgs({"--port", "8080", "--cgroup", "system.slice/x",
+                            "-p", "7"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->port, 8080);
+  EXPECT_EQ(o->cgroup, "system.slice/x");
+  EXPECT_EQ(o->pids, (std::vector<uint32_t>{7}));
+  EXPECT_EQ(*ParsePort("1"), 1);
+  EXPECT_EQ(*ParsePort("65535"), 65535);
+  auto bad = ParsePort("70000");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().exit_code, 2);
+  EXPECT_EQ(bad.error().message,
+            "faultline record: bad port '70000' in --port (want 1..65535)");
 }
 
 TEST(CollectorOptions, Help) {

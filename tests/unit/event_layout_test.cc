@@ -119,6 +119,142 @@ TEST(EventLayout, CpuStats) {
   EXPECT_FIELD(fl_cpu_stats, stack_errors, 48, 8);
 }
 
+TEST(EventLayout, TcpState) {
+EXPECT_EQ(sizeof(fl_tcp_state), 96u);
+  EXPECT_FIELD(fl_tcp_state, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_state, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_state, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_state, saddr, 32, 16);
+  EXPECT_FIELD(fl_tcp_state, daddr, 48, 16);
+  EXPECT_FIELD(fl_tcp_state, pid, 64, 4);
+  EXPECT_FIELD(fl_tcp_state, tid, 68, 4);
+  EXPECT_FIELD(fl_tcp_state, cur_pid, 72, 4);
+  EXPECT_FIELD(fl_tcp_state, cur_tid, 76, 4);
+  EXPECT_FIELD(fl_tcp_state, backlog, 80, 4);
+  EXPECT_FIELD(fl_tcp_state, max_backlog, 84, 4);
+  EXPECT_FIELD(fl_tcp_state, sport, 88, 2);
+  EXPECT_FIELD(fl_tcp_state, dport, 90, 2);
+  EXPECT_FIELD(fl_tcp_state, family, 92, 2);
+  EXPECT_FIELD(fl_tcp_state, old_state, 94, 1);
+  EXPECT_FIELD(fl_tcp_state, new_state, 95, 1);
+}
+
+TEST(EventLayout, TcpAccept) {
+  EXPECT_EQ(sizeof(fl_tcp_accept), 112u);
+  EXPECT_FIELD(fl_tcp_accept, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_accept, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_accept, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_accept, listener, 32, 8);
+  EXPECT_FIELD(fl_tcp_accept, established_ns, 40, 8);
+  EXPECT_FIELD(fl_tcp_accept, saddr, 48, 16);
+  EXPECT_FIELD(fl_tcp_accept, daddr, 64, 16);
+  EXPECT_FIELD(fl_tcp_accept, pid, 80, 4);
+  EXPECT_FIELD(fl_tcp_accept, tid, 84, 4);
+  EXPECT_FIELD(fl_tcp_accept, backlog, 88, 4);
+  EXPECT_FIELD(fl_tcp_accept, max_backlog, 92, 4);
+  EXPECT_FIELD(fl_tcp_accept, fd, 96, 4);
+  EXPECT_FIELD(fl_tcp_accept, sport, 100, 2);
+  EXPECT_FIELD(fl_tcp_accept, dport, 102, 2);
+  EXPECT_FIELD(fl_tcp_accept, family, 104, 2);
+  EXPECT_FIELD(fl_tcp_accept, state, 106, 1);
+  EXPECT_FIELD(fl_tcp_accept, _pad, 107, 5);
+}
+
+TEST(EventLayout, TcpConnect) {
+  EXPECT_EQ(sizeof(fl_tcp_connect), 88u);
+  EXPECT_FIELD(fl_tcp_connect, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_connect, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_connect, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_connect, saddr, 32, 16);
+  EXPECT_FIELD(fl_tcp_connect, daddr, 48, 16);
+  EXPECT_FIELD(fl_tcp_connect, pid, 64, 4);
+  EXPECT_FIELD(fl_tcp_connect, tid, 68, 4);
+  EXPECT_FIELD(fl_tcp_connect, fd, 72, 4);
+  EXPECT_FIELD(fl_tcp_connect, ret, 76, 4);
+  EXPECT_FIELD(fl_tcp_connect, sport, 80, 2);
+  EXPECT_FIELD(fl_tcp_connect, dport, 82, 2);
+  EXPECT_FIELD(fl_tcp_connect, family, 84, 2);
+  EXPECT_FIELD(fl_tcp_connect, state, 86, 1);
+  EXPECT_FIELD(fl_tcp_connect, _pad, 87, 1);
+}
+
+TEST(EventLayout, TcpReset) {
+  EXPECT_EQ(sizeof(fl_tcp_reset), 96u);
+  EXPECT_FIELD(fl_tcp_reset, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_reset, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_reset, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_reset, saddr, 32, 16);
+  EXPECT_FIELD(fl_tcp_reset, daddr, 48, 16);
+  EXPECT_FIELD(fl_tcp_reset, pid, 64, 4);
+  EXPECT_FIELD(fl_tcp_reset, tid, 68, 4);
+  EXPECT_FIELD(fl_tcp_reset, cur_pid, 72, 4);
+  EXPECT_FIELD(fl_tcp_reset, cur_tid, 76, 4);
+  EXPECT_FIELD(fl_tcp_reset, sport, 80, 2);
+  EXPECT_FIELD(fl_tcp_reset, dport, 82, 2);
+  EXPECT_FIELD(fl_tcp_reset, family, 84, 2);
+  EXPECT_FIELD(fl_tcp_reset, kernel_reason, 86, 2);
+  EXPECT_FIELD(fl_tcp_reset, state, 88, 1);
+  EXPECT_FIELD(fl_tcp_reset, reason, 89, 1);
+  EXPECT_FIELD(fl_tcp_reset, flags, 90, 1);
+  EXPECT_FIELD(fl_tcp_reset, _pad, 91, 5);
+}
+
+TEST(EventLayout, TcpServe) {
+  EXPECT_EQ(sizeof(fl_tcp_serve), 72u);
+  EXPECT_FIELD(fl_tcp_serve, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_serve, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_serve, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_serve, bytes_in, 32, 8);
+  EXPECT_FIELD(fl_tcp_serve, bytes_out, 40, 8);
+  EXPECT_FIELD(fl_tcp_serve, pid, 48, 4);
+  EXPECT_FIELD(fl_tcp_serve, tid, 52, 4);
+  EXPECT_FIELD(fl_tcp_serve, prev_tid, 56, 4);
+  EXPECT_FIELD(fl_tcp_serve, len, 60, 4);
+  EXPECT_FIELD(fl_tcp_serve, send, 64, 1);
+  EXPECT_FIELD(fl_tcp_serve, _pad, 65, 7);
+}
+
+TEST(EventLayout, TcpClose) {
+  EXPECT_EQ(sizeof(fl_tcp_close), 104u);
+  EXPECT_FIELD(fl_tcp_close, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_close, sk, 16, 8);
+  EXPECT_FIELD(fl_tcp_close, gen, 24, 8);
+  EXPECT_FIELD(fl_tcp_close, bytes_in, 32, 8);
+  EXPECT_FIELD(fl_tcp_close, bytes_out, 40, 8);
+  EXPECT_FIELD(fl_tcp_close, saddr, 48, 16);
+  EXPECT_FIELD(fl_tcp_close, daddr, 64, 16);
+  EXPECT_FIELD(fl_tcp_close, pid, 80, 4);
+  EXPECT_FIELD(fl_tcp_close, tid, 84, 4);
+  EXPECT_FIELD(fl_tcp_close, last_tid, 88, 4);
+  EXPECT_FIELD(fl_tcp_close, retransmits, 92, 4);
+  EXPECT_FIELD(fl_tcp_close, sport, 96, 2);
+  EXPECT_FIELD(fl_tcp_close, dport, 98, 2);
+  EXPECT_FIELD(fl_tcp_close, family, 100, 2);
+  EXPECT_FIELD(fl_tcp_close, state, 102, 1);
+  EXPECT_FIELD(fl_tcp_close, _pad, 103, 1);
+}
+
+TEST(EventLayout, TcpNetstat) {
+  EXPECT_EQ(sizeof(fl_tcp_netstat), 72u);
+  EXPECT_FIELD(fl_tcp_netstat, hdr, 0, 16);
+  EXPECT_FIELD(fl_tcp_netstat, listen_overflows, 16, 8);
+  EXPECT_FIELD(fl_tcp_netstat, listen_drops, 24, 8);
+  EXPECT_FIELD(fl_tcp_netstat, abort_on_data, 32, 8);
+  EXPECT_FIELD(fl_tcp_netstat, abort_on_close, 40, 8);
+  EXPECT_FIELD(fl_tcp_netstat, abort_on_linger, 48, 8);
+  EXPECT_FIELD(fl_tcp_netstat, abort_on_timeout, 56, 8);
+  EXPECT_FIELD(fl_tcp_netstat, phase, 64, 4);
+  EXPECT_FIELD(fl_tcp_netstat, _pad, 68, 4);
+}
+
+TEST(EventLayout, TcpCpuStats) {
+  EXPECT_EQ(sizeof(fl_tcp_cpu_stats), 32u);
+  EXPECT_FIELD(fl_tcp_cpu_stats, conns_full, 0, 8);
+  EXPECT_FIELD(fl_tcp_cpu_stats, ctx_unknown, 8, 8);
+  EXPECT_FIELD(fl_tcp_cpu_stats, opened, 16, 8);
+  EXPECT_FIELD(fl_tcp_cpu_stats, closed, 24, 8);
+}
+
 TEST(EventLayout, EnumValues) {
   EXPECT_EQ(FL_EV_FAULT, 1);
   EXPECT_EQ(FL_EV_FAULT_BATCH, 2);
@@ -149,6 +285,44 @@ TEST(EventLayout, EnumValues) {
   EXPECT_EQ(FL_PF_RSVD, 8u);
   EXPECT_EQ(FL_PF_INSTR, 16u);
   EXPECT_EQ(FL_PF_PK, 32u);
+}
+
+TEST(EventLayout, TcpEnumValues) {
+  EXPECT_EQ(FL_EV_TCP_STATE, 32);
+  EXPECT_EQ(FL_EV_TCP_SEEN, 33);
+  EXPECT_EQ(FL_EV_TCP_ACCEPT, 34);
+  EXPECT_EQ(FL_EV_TCP_CONNECT, 35);
+  EXPECT_EQ(FL_EV_TCP_RESET, 36);
+  EXPECT_EQ(FL_EV_TCP_SERVE, 37);
+  EXPECT_EQ(FL_EV_TCP_CLOSE, 38);
+  EXPECT_EQ(FL_EV_TCP_NETSTAT, 39);
+  EXPECT_EQ(FL_RST_NOT_SPECIFIED, 0);
+  EXPECT_EQ(FL_RST_NO_SOCKET, 1);
+  EXPECT_EQ(FL_RST_INVALID_ACK_SEQUENCE, 2);
+  EXPECT_EQ(FL_RST_RFC7323_PAWS, 3);
+  EXPECT_EQ(FL_RST_TOO_OLD_ACK, 4);
+  EXPECT_EQ(FL_RST_ACK_UNSENT_DATA, 5);
+  EXPECT_EQ(FL_RST_FLAGS, 6);
+  EXPECT_EQ(FL_RST_OLD_ACK, 7);
+  EXPECT_EQ(FL_RST_ABORT_ON_DATA, 8);
+  EXPECT_EQ(FL_RST_TIMEWAIT_SOCKET, 9);
+  EXPECT_EQ(FL_RST_INVALID_SYN, 10);
+  EXPECT_EQ(FL_RST_ABORT_ON_CLOSE, 11);
+  EXPECT_EQ(FL_RST_ABORT_ON_LINGER, 12);
+  EXPECT_EQ(FL_RST_ABORT_ON_MEMORY, 13);
+  EXPECT_EQ(FL_RST_TCP_STATE, 14);
+  EXPECT_EQ(FL_RST_KEEPALIVE_TIMEOUT, 15);
+  EXPECT_EQ(FL_RST_DISCONNECT_WITH_DATA, 16);
+  EXPECT_EQ(FL_RST_OTHER, 17);
+  EXPECT_EQ(FL_RST_F_PASSIVE, 1);
+  EXPECT_EQ(FL_RST_F_NO_SOCK, 2);
+  EXPECT_EQ(FL_RST_F_TIMEWAIT, 4);
+  EXPECT_EQ(FL_RST_F_REQUEST, 8);
+  EXPECT_EQ(FL_RST_F_DESTROYED, 16);
+  EXPECT_EQ(FL_RST_F_RECEIVED, 32);
+  EXPECT_EQ(FL_NETSTAT_START, 0);
+  EXPECT_EQ(FL_NETSTAT_PERIODIC, 1);
+  EXPECT_EQ(FL_NETSTAT_END, 2);
 }
 
 }  // namespace

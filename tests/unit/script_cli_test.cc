@@ -241,6 +241,158 @@ TEST_F(ScriptTest, JsonIsOneObjectPerLineWithRawTimes) {
   EXPECT_EQ(faults, kFaults);
 }
 
+// TCP records, each its own decoded line: state names, reset reasons,
+// addr:port (v4 and v6), the owner in the task column ("-/-" while it is
+// not known, e.g. a softirq transition before the accept).
+TEST(ScriptTcpTest, TcpRecordsAreDecodedLines) {
+  TempDir dir;
+  const std::string path = dir.File("tcp.flt");
+  {
+    trace::TraceMeta meta;
+    meta.start_monotonic_ns = kStart;
+    meta.ncpus = 1;
+    auto w = trace::TraceWriter::Create(path, meta);
+    ASSERT_TRUE(w.has_value());
+    ASSERT_TRUE((*w)->AddProcess(kPid, 1, "srv", "/usr/bin/srv"));
+    auto v4 = [](uint8_t* d, uint8_t last) {
+      std::memset(d, 0, 16);
+      d[0] = 127;
+      d[3] = last;
+    };
+    fl_tcp_state s;
+    std::memset(&s, 0, sizeof s);
+    s.hdr = {kStart + 1000, FL_EV_TCP_STATE, 0, sizeof s};
+    s.sk = 0xffff888100000a00;
+    s.gen = kStart + 1000;
+    v4(s.saddr, 1);
+    v4(s.daddr, 2);
+    s.sport = 18080;
+    s.dport = 40000;
+    s.family = 2;
+    s.old_state = 10;
+    s.new_state = 3;
+    ASSERT_TRUE((*w)->AddRecord(&s, sizeof s));
+    s.hdr.ts_ns = kStart + 2000;
+    s.old_state = 3;
+    s.new_state = 1;
+    s.backlog = 1;
+    s.max_backlog = 128;
+    ASSERT_TRUE((*w)->AddRecord(&s, sizeof s));
+    fl_tcp_accept a;
+    std::memset(&a, 0, sizeof a);
+    a.hdr = {kStart + 5000, FL_EV_TCP_ACCEPT, 0, sizeof a};
+    a.sk = s.sk;
+    a.gen = s.gen;
+    a.established_ns = kStart + 2000;
+    v4(a.saddr, 1);
+    v4(a.daddr, 2);
+    a.pid = a.tid = kPid;
+    a.fd = 4;
+    a.sport = 18080;
+    a.dport = 40000;
+    a.family = 2;
+    a.state = 1;
+    ASSERT_TRUE((*w)->AddRecord(&a, sizeof a));
+    fl_tcp_serve io;
+    std::memset(&io, 0, sizeof io);
+    io.hdr = {kStart + 6000, FL_EV_TCP_SERVE, 0, sizeof io};
+    io.sk = s.sk;
+    io.gen = s.gen;
+    io.pid = io.tid = kPid;
+    io.len = 100;
+    ASSERT_TRUE((*w)->AddRecord(&io, sizeof io));
+    fl_tcp_reset r;
+    std::memset(&r, 0, sizeof r);
+    r.hdr = {kStart + 7000, FL_EV_TCP_RESET, 0, sizeof r};
+    r.sk = s.sk;
+    r.gen = s.gen;
+    v4(r.saddr, 1);
+    v4(r.daddr, 2);
+    r.pid = r.tid = r.cur_pid = r.cur_tid = kPid;
+    r.sport = 18080;
+    r.dport = 40000;
+    r.family = 2;
+    r.kernel_reason = 11;
+    r.state = 7;
+    r.reason = FL_RST_ABORT_ON_CLOSE;
+    ASSERT_TRUE((*w)->AddRecord(&r, sizeof r));
+    fl_tcp_close c;
+    std::memset(&c, 0, sizeof c);
+    c.hdr = {kStart + 8000, FL_EV_TCP_CLOSE, 0, sizeof c};
+    c.sk = s.sk;
+    c.gen = s.gen;
+    c.bytes_in = 100;
+    v4(c.saddr, 1);
+    v4(c.daddr, 2);
+    c.pid = c.tid = c.last_tid = kPid;
+    c.sport = 18080;
+    c.dport = 40000;
+    c.family = 2;
+    c.state = 7;
+    ASSERT_TRUE((*w)->AddRecord(&c, sizeof c));
+    fl_tcp_state v6;
+    std::memset(&v6, 0, sizeof v6);
+    v6.hdr = {kStart + 9000, FL_EV_TCP_SEEN, 0, sizeof v6};
+    v6.sk = 0xffff888100000b00;
+    v6.gen = kStart + 9000;
+    v6.saddr[15] = 1;
+    v6.daddr[15] = 1;
+    v6.sport = 18080;
+    v6.dport = 40001;
+    v6.family = 10;
+    v6.old_state = v6.new_state = 8;
+    v6.pid = v6.tid = kPid;
+    ASSERT_TRUE((*w)->AddRecord(&v6, sizeof v6));
+    fl_tcp_netstat n;
+    std::memset(&n, 0, sizeof n);
+    n.hdr = {kStart + 9500, FL_EV_TCP_NETSTAT, 0, sizeof n};
+    n.listen_overflows = 13;
+    n.listen_drops = 14;
+    n.phase = FL_NETSTAT_END;
+    ASSERT_TRUE((*w)->AddRecord(&n, sizeof n));
+    ASSERT_TRUE((*w)->Finish(std::vector<trace::CpuCounts>{{8, 0}}));
+  }
+  const std::string out = dir.File("s.txt");
+  ::testing::internal::CaptureStderr();
+  ASSERT_EQ(RunScript({path, "-o", out}), 0);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  const auto lines = SplitLines(Slurp(out));
+  ASSERT_EQ(lines.size(), 8u) << Slurp(out);
+  auto has = [&](size_t i, const std::string& text) {
+    EXPECT_NE(lines[i].find(text), std::string::npos) << "line " << i << ": " << lines[i];
+  };
+  has(0, "-/- [000]     0.000001000: tcp_state sk=0xffff888100000a00");
+  has(0, "local=127.0.0.1:18080 remote=127.0.0.2:40000 old=LISTEN new=SYN_RECV");
+  has(1, "old=SYN_RECV new=ESTABLISHED backlog=1 max_backlog=128");
+  has(2, "srv         700/700 [000]");
+  has(2, "tcp_accept");
+  has(2, "fd=4");
+  has(2, "state=ESTABLISHED accept_wait_ns=3000");
+  has(3, "tcp_serve");
+  has(3, "prev_tid=0 io=recv len=100");
+  has(4, "tcp_reset_sent");
+  has(4, "state=CLOSE reason=TCP_ABORT_ON_CLOSE kernel_reason=11 cur=700/700");
+  has(5, "tcp_close");
+  has(5, "state=CLOSE bytes_in=100 bytes_out=0 last_tid=700");
+  has(6, "tcp_seen");
+  has(6, "local=[::1]:18080 remote=[::1]:40001 state=CLOSE_WAIT");
+  has(7, "tcp_netstat phase=end listen_overflows=13 listen_drops=14");
+
+  const std::string js = dir.File("s.json");
+  ASSERT_EQ(RunScript({path, "--format", "json", "-o", js}), 0);
+  const auto jl = SplitLines(Slurp(js));
+  ASSERT_EQ(jl.size(), 8u);
+  auto j0 = nlohmann::json::parse(jl[0]);
+  EXPECT_EQ(j0["type"], "tcp_state");
+  EXPECT_TRUE(j0["pid"].is_null());
+  EXPECT_EQ(j0["old"], "LISTEN");
+  EXPECT_EQ(j0["new"], "SYN_RECV");
+  EXPECT_EQ(j0["local"], "127.0.0.1:18080");
+  auto j4 = nlohmann::json::parse(jl[4]);
+  EXPECT_EQ(j4["reason"], "TCP_ABORT_ON_CLOSE");
+  EXPECT_EQ(j4["pid"], kPid);
+}
+
 TEST_F(ScriptTest, HelpAndBadInput) {
   ::testing::internal::CaptureStdout();
   EXPECT_EQ(RunScript({"--help"}), 0);

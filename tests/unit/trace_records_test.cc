@@ -487,6 +487,373 @@ std::vector<uint8_t> Uncompressed(const std::vector<uint8_t>& file) {
 // every record type, known and unknown, in events and metadata blocks.
 // With FAULTLINE_WRITE_SEEDS=DIR the files are (re)written there; either
 // way they must read without damage.
+// ---- TCP records (bpf/faultline.h, "TCP connections") -------------------------
+
+// A v4 address (bytes 0..3, the rest zero) and a v6 one whose last byte is
+// zero (trailing zeros are not stored and must come back).
+void V4(uint8_t* a, uint8_t last) {
+  std::memset(a, 0, 16);
+  a[0] = 127;
+  a[3] = last;
+}
+void V6(uint8_t* a, uint8_t seed) {
+  for (int i = 0; i < 16; ++i) a[i] = static_cast<uint8_t>(seed + i * 17);
+  a[15] = 0;
+  a[14] = 0;
+}
+TcpAddr Addr(const uint8_t* a) {
+  TcpAddr r;
+  std::memcpy(r.data(), a, 16);
+  return r;
+}
+
+struct TcpCollect : TraceVisitor {
+  std::vector<TcpStateEvent> states;
+  std::vector<TcpAcceptEvent> accepts;
+  std::vector<TcpConnectEvent> connects;
+  std::vector<TcpResetEvent> resets;
+  std::vector<TcpServeEvent> serves;
+  std::vector<TcpCloseEvent> closes;
+  std::vector<TcpNetstatEvent> netstats;
+  std::vector<std::string> warnings;
+  void OnTcpState(const TcpStateEvent& e) override { states.push_back(e); }
+  void OnTcpAccept(const TcpAcceptEvent& e) override { accepts.push_back(e); }
+  void OnTcpConnect(const TcpConnectEvent& e) override { connects.push_back(e); }
+  void OnTcpReset(const TcpResetEvent& e) override { resets.push_back(e); }
+  void OnTcpServe(const TcpServeEvent& e) override { serves.push_back(e); }
+  void OnTcpClose(const TcpCloseEvent& e) override { closes.push_back(e); }
+  void OnTcpNetstat(const TcpNetstatEvent& e) override { netstats.push_back(e); }
+  void OnWarning(std::string_view w) override { warnings.emplace_back(w); }
+};
+
+template <class T>
+T Zeroed() {
+  T t;
+  std::memset(&t, 0, sizeof t);
+  return t;
+}
+
+TEST(TraceTcpRecords, EveryFieldOfEveryTypeRoundTrips) {
+  TempDir dir;
+  const std::string path = dir.File("tcp.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  // Two of each type (i = 0, 1): the second exercises the delta state, with
+  // values that go down as well as up. i = 1 is IPv6.
+  std::vector<fl_tcp_state> st;
+  std::vector<fl_tcp_accept> ac;
+  std::vector<fl_tcp_connect> co;
+  std::vector<fl_tcp_reset> rs;
+  std::vector<fl_tcp_serve> sv;
+  std::vector<fl_tcp_close> cl;
+  std::vector<fl_tcp_netstat> ns;
+  for (uint32_t i = 0; i < 2; ++i) {
+    const uint64_t ts = 1000000 + i * 777;
+    const uint64_t sk = i ? 0xffff888100000040ull : 0xffff8881094aca00ull;
+    const uint16_t fam = i ? 10 : 2;
+    auto addrs = [&](uint8_t* s, uint8_t* d) {
+      if (i) {
+        V6(s, 3);
+        V6(d, 5);
+      } else {
+        V4(s, 1);
+        V4(d, 2);
+      }
+    };
+    auto s = Zeroed<fl_tcp_state>();
+    s.hdr = {ts, static_cast<uint16_t>(i ? FL_EV_TCP_SEEN : FL_EV_TCP_STATE), 1,
+             sizeof s};
+    s.sk = sk;
+    s.gen = ts - 500 + i * 9000;
+    addrs(s.saddr, s.daddr);
+    s.pid = 4000 - i * 3000;
+    s.tid = 4001 + i;
+    s.cur_pid = i ? 0 : 77;
+    s.cur_tid = i ? 0 : 78;
+    s.backlog = 3 + i;
+    s.max_backlog = 511;
+    s.sport = 18080;
+    s.dport = static_cast<uint16_t>(46376 + i);
+    s.family = fam;
+    s.old_state = i ? 1 : 3;
+    s.new_state = 1;
+    st.push_back(s);
+    auto a = Zeroed<fl_tcp_accept>();
+    a.hdr = {ts + 1, FL_EV_TCP_ACCEPT, 0, sizeof a};
+    a.sk = sk;
+    a.gen = s.gen;
+    a.listener = sk - 0x1000 + i * 0x5000;
+    a.established_ns = ts - 100;
+    addrs(a.saddr, a.daddr);
+    a.pid = 4000;
+    a.tid = 4002 - i;
+    a.backlog = 1 - i;
+    a.max_backlog = 16;
+    a.fd = i ? -1 : 4;
+    a.sport = 18080;
+    a.dport = 50000;
+    a.family = fam;
+    a.state = 1;
+    ac.push_back(a);
+    auto c = Zeroed<fl_tcp_connect>();
+    c.hdr = {ts + 2, FL_EV_TCP_CONNECT, 1, sizeof c};
+    c.sk = sk + 8;
+    c.gen = i ? 0 : ts - 50;
+    addrs(c.saddr, c.daddr);
+    c.pid = 9;
+    c.tid = 10 + i;
+    c.fd = 3;
+    c.ret = i ? -115 : 0;
+    c.sport = 41906;
+    c.dport = 18080;
+    c.family = fam;
+    c.state = i ? 2 : 1;
+    co.push_back(c);
+    auto r = Zeroed<fl_tcp_reset>();
+    r.hdr = {ts + 3, FL_EV_TCP_RESET, 1, sizeof r};
+    r.sk = i ? 0 : sk;
+    r.gen = i ? 0 : s.gen;
+    addrs(r.saddr, r.daddr);
+    r.pid = i ? 0 : 4000;
+    r.tid = i ? 0 : 4002;
+    r.cur_pid = 4000;
+    r.cur_tid = 4003;
+    r.sport = 18080;
+    r.dport = 1234;
+    r.family = fam;
+    r.kernel_reason = i ? 1 : 11;
+    r.state = i ? 0 : 7;
+    r.reason = i ? FL_RST_NO_SOCKET : FL_RST_ABORT_ON_CLOSE;
+    r.flags = i ? (FL_RST_F_PASSIVE | FL_RST_F_NO_SOCK) : FL_RST_F_RECEIVED;
+    rs.push_back(r);
+    auto v = Zeroed<fl_tcp_serve>();
+    v.hdr = {ts + 4, FL_EV_TCP_SERVE, 0, sizeof v};
+    v.sk = sk;
+    v.gen = s.gen;
+    v.bytes_in = i ? 89 : 0;
+    v.bytes_out = i ? (1ull << 40) : 0;
+    v.pid = 4000;
+    v.tid = 4005 - i;
+    v.prev_tid = i ? 4005 : 0;
+    v.len = 86 - static_cast<int32_t>(i);
+    v.send = static_cast<uint8_t>(i);
+    sv.push_back(v);
+    auto d = Zeroed<fl_tcp_close>();
+    d.hdr = {ts + 5, FL_EV_TCP_CLOSE, 1, sizeof d};
+    d.sk = sk;
+    d.gen = s.gen;
+    d.bytes_in = 175 - i;
+    d.bytes_out = 27417 + i;
+    addrs(d.saddr, d.daddr);
+    d.pid = 4000;
+    d.tid = 4002;
+    d.last_tid = 4004 + i;
+    d.retransmits = i * 3;
+    d.sport = 18080;
+    d.dport = 60790;
+    d.family = fam;
+    d.state = 7;
+    cl.push_back(d);
+    auto n = Zeroed<fl_tcp_netstat>();
+    n.hdr = {ts + 6, FL_EV_TCP_NETSTAT, 0, sizeof n};
+    n.listen_overflows = 109 - i * 96;
+    n.listen_drops = 110 + i;
+    n.abort_on_data = 5 + i;
+    n.abort_on_close = 6;
+    n.abort_on_linger = 7 * i;
+    n.abort_on_timeout = 8;
+    n.phase = i ? FL_NETSTAT_END : FL_NETSTAT_START;
+    ns.push_back(n);
+  }
+  for (uint32_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE((*w)->AddRecord(&st[i], sizeof st[i]));
+    ASSERT_TRUE((*w)->AddRecord(&ac[i], sizeof ac[i]));
+    ASSERT_TRUE((*w)->AddRecord(&co[i], sizeof co[i]));
+    ASSERT_TRUE((*w)->AddRecord(&rs[i], sizeof rs[i]));
+    ASSERT_TRUE((*w)->AddRecord(&sv[i], sizeof sv[i]));
+    ASSERT_TRUE((*w)->AddRecord(&cl[i], sizeof cl[i]));
+    ASSERT_TRUE((*w)->AddRecord(&ns[i], sizeof ns[i]));
+  }
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{{7, 0}, {7, 0}}));
+
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  TcpCollect got;
+  ASSERT_TRUE((*r)->ReadAll(got));
+  EXPECT_TRUE(got.warnings.empty());
+  EXPECT_EQ((*r)->stats().events, 14u);
+  EXPECT_EQ((*r)->stats().skipped_records, 0u);
+  ASSERT_EQ(got.states.size(), 2u);
+  ASSERT_EQ(got.accepts.size(), 2u);
+  ASSERT_EQ(got.connects.size(), 2u);
+  ASSERT_EQ(got.resets.size(), 2u);
+  ASSERT_EQ(got.serves.size(), 2u);
+  ASSERT_EQ(got.closes.size(), 2u);
+  ASSERT_EQ(got.netstats.size(), 2u);
+  for (uint32_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const auto& s = got.states[i];
+    EXPECT_EQ(s.type, st[i].hdr.type);
+    EXPECT_EQ(s.ts_ns, st[i].hdr.ts_ns);
+    EXPECT_EQ(s.cpu, st[i].hdr.cpu);
+    EXPECT_EQ(s.sk, st[i].sk);
+    EXPECT_EQ(s.gen, st[i].gen);
+    EXPECT_EQ(s.saddr, Addr(st[i].saddr));
+    EXPECT_EQ(s.daddr, Addr(st[i].daddr));
+    EXPECT_EQ(s.pid, st[i].pid);
+    EXPECT_EQ(s.tid, st[i].tid);
+    EXPECT_EQ(s.cur_pid, st[i].cur_pid);
+    EXPECT_EQ(s.cur_tid, st[i].cur_tid);
+    EXPECT_EQ(s.backlog, st[i].backlog);
+    EXPECT_EQ(s.max_backlog, st[i].max_backlog);
+    EXPECT_EQ(s.sport, st[i].sport);
+    EXPECT_EQ(s.dport, st[i].dport);
+    EXPECT_EQ(s.family, st[i].family);
+    EXPECT_EQ(s.old_state, st[i].old_state);
+    EXPECT_EQ(s.new_state, st[i].new_state);
+
+    const auto& a = got.accepts[i];
+    EXPECT_EQ(a.ts_ns, ac[i].hdr.ts_ns);
+    EXPECT_EQ(a.cpu, ac[i].hdr.cpu);
+    EXPECT_EQ(a.sk, ac[i].sk);
+    EXPECT_EQ(a.gen, ac[i].gen);
+    EXPECT_EQ(a.listener, ac[i].listener);
+    EXPECT_EQ(a.established_ns, ac[i].established_ns);
+    EXPECT_EQ(a.saddr, Addr(ac[i].saddr));
+    EXPECT_EQ(a.daddr, Addr(ac[i].daddr));
+    EXPECT_EQ(a.pid, ac[i].pid);
+    EXPECT_EQ(a.tid, ac[i].tid);
+    EXPECT_EQ(a.backlog, ac[i].backlog);
+    EXPECT_EQ(a.max_backlog, ac[i].max_backlog);
+    EXPECT_EQ(a.fd, ac[i].fd);
+    EXPECT_EQ(a.sport, ac[i].sport);
+    EXPECT_EQ(a.dport, ac[i].dport);
+    EXPECT_EQ(a.family, ac[i].family);
+    EXPECT_EQ(a.state, ac[i].state);
+
+    const auto& c = got.connects[i];
+    EXPECT_EQ(c.ts_ns, co[i].hdr.ts_ns);
+    EXPECT_EQ(c.sk, co[i].sk);
+    EXPECT_EQ(c.gen, co[i].gen);
+    EXPECT_EQ(c.saddr, Addr(co[i].saddr));
+    EXPECT_EQ(c.daddr, Addr(co[i].daddr));
+    EXPECT_EQ(c.pid, co[i].pid);
+    EXPECT_EQ(c.tid, co[i].tid);
+    EXPECT_EQ(c.fd, co[i].fd);
+    EXPECT_EQ(c.ret, co[i].ret);
+    EXPECT_EQ(c.sport, co[i].sport);
+    EXPECT_EQ(c.dport, co[i].dport);
+    EXPECT_EQ(c.family, co[i].family);
+    EXPECT_EQ(c.state, co[i].state);
+
+    const auto& x = got.resets[i];
+    EXPECT_EQ(x.ts_ns, rs[i].hdr.ts_ns);
+    EXPECT_EQ(x.sk, rs[i].sk);
+    EXPECT_EQ(x.gen, rs[i].gen);
+    EXPECT_EQ(x.saddr, Addr(rs[i].saddr));
+    EXPECT_EQ(x.daddr, Addr(rs[i].daddr));
+    EXPECT_EQ(x.pid, rs[i].pid);
+    EXPECT_EQ(x.tid, rs[i].tid);
+    EXPECT_EQ(x.cur_pid, rs[i].cur_pid);
+    EXPECT_EQ(x.cur_tid, rs[i].cur_tid);
+    EXPECT_EQ(x.sport, rs[i].sport);
+    EXPECT_EQ(x.dport, rs[i].dport);
+    EXPECT_EQ(x.family, rs[i].family);
+    EXPECT_EQ(x.kernel_reason, rs[i].kernel_reason);
+    EXPECT_EQ(x.state, rs[i].state);
+    EXPECT_EQ(x.reason, rs[i].reason);
+    EXPECT_EQ(x.flags, rs[i].flags);
+
+    const auto& v = got.serves[i];
+    EXPECT_EQ(v.ts_ns, sv[i].hdr.ts_ns);
+    EXPECT_EQ(v.sk, sv[i].sk);
+    EXPECT_EQ(v.gen, sv[i].gen);
+    EXPECT_EQ(v.bytes_in, sv[i].bytes_in);
+    EXPECT_EQ(v.bytes_out, sv[i].bytes_out);
+    EXPECT_EQ(v.pid, sv[i].pid);
+    EXPECT_EQ(v.tid, sv[i].tid);
+    EXPECT_EQ(v.prev_tid, sv[i].prev_tid);
+    EXPECT_EQ(v.len, sv[i].len);
+    EXPECT_EQ(v.send, sv[i].send);
+
+    const auto& d = got.closes[i];
+    EXPECT_EQ(d.ts_ns, cl[i].hdr.ts_ns);
+    EXPECT_EQ(d.sk, cl[i].sk);
+    EXPECT_EQ(d.gen, cl[i].gen);
+    EXPECT_EQ(d.bytes_in, cl[i].bytes_in);
+    EXPECT_EQ(d.bytes_out, cl[i].bytes_out);
+    EXPECT_EQ(d.saddr, Addr(cl[i].saddr));
+    EXPECT_EQ(d.daddr, Addr(cl[i].daddr));
+    EXPECT_EQ(d.pid, cl[i].pid);
+    EXPECT_EQ(d.tid, cl[i].tid);
+    EXPECT_EQ(d.last_tid, cl[i].last_tid);
+    EXPECT_EQ(d.retransmits, cl[i].retransmits);
+    EXPECT_EQ(d.sport, cl[i].sport);
+    EXPECT_EQ(d.dport, cl[i].dport);
+    EXPECT_EQ(d.family, cl[i].family);
+    EXPECT_EQ(d.state, cl[i].state);
+
+    const auto& n = got.netstats[i];
+    EXPECT_EQ(n.ts_ns, ns[i].hdr.ts_ns);
+    EXPECT_EQ(n.listen_overflows, ns[i].listen_overflows);
+    EXPECT_EQ(n.listen_drops, ns[i].listen_drops);
+    EXPECT_EQ(n.abort_on_data, ns[i].abort_on_data);
+    EXPECT_EQ(n.abort_on_close, ns[i].abort_on_close);
+    EXPECT_EQ(n.abort_on_linger, ns[i].abort_on_linger);
+    EXPECT_EQ(n.abort_on_timeout, ns[i].abort_on_timeout);
+    EXPECT_EQ(n.phase, ns[i].phase);
+  }
+}
+
+TEST(TraceTcpRecords, AddressesStoreOnlyTheirSignificantBytes) {
+  // A v4 address costs its 4 bytes (+ length), not 16.
+  auto s = Zeroed<fl_tcp_state>();
+  s.hdr = {1, FL_EV_TCP_STATE, 0, sizeof s};
+  V4(s.saddr, 1);
+  uint64_t state[kMaxDeltaFields] = {};
+  std::string v4;
+  EncodeBody(kTcpStateRecord, s, state, v4);
+  V6(s.saddr, 3);
+  s.saddr[15] = 1;
+  uint64_t state2[kMaxDeltaFields] = {};
+  std::string v6;
+  EncodeBody(kTcpStateRecord, s, state2, v6);
+  EXPECT_EQ(v6.size() - v4.size(), 12u);
+}
+
+TEST(TraceTcpRecords, AnAddressLongerThanSixteenBytesIsMalformed) {
+  // tcp_state: ts, cpu, sk, gen, then saddr with 17 bytes.
+  std::string b;
+  PutSigned(b, 1);
+  PutVarint(b, 0);
+  PutSigned(b, 0);
+  PutSigned(b, 0);
+  PutBytes(b, std::string(17, '\x01'));
+  ByteCursor c(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+  uint64_t state[kMaxDeltaFields] = {};
+  TcpStateEvent e;
+  EXPECT_FALSE(DecodeBody(kTcpStateRecord, c, state, e));
+}
+
+TEST(TraceTcpRecords, AShortRecordIsRefused) {
+  TempDir dir;
+  auto w = TraceWriter::Create(dir.File("short.flt"), Meta());
+  ASSERT_TRUE(w.has_value());
+  auto s = Zeroed<fl_tcp_close>();
+  s.hdr = {1, FL_EV_TCP_CLOSE, 0, 40};
+  EXPECT_FALSE((*w)->AddRecord(&s, 40));
+}
+
+TEST(TraceTcpRecords, FieldNamesStartWithTheHeader) {
+  auto names = EventFieldNames(FL_EV_TCP_SEEN);
+  ASSERT_EQ(names.size(), 17u);
+  EXPECT_EQ(names[2], "sk");
+  EXPECT_EQ(names[3], "gen");
+  EXPECT_EQ(names[16], "max_backlog");
+  EXPECT_EQ(EventFieldNames(FL_EV_TCP_RESET).back(), "flags");
+  EXPECT_EQ(EventFieldNames(FL_EV_TCP_NETSTAT).size(), 9u);
+}
+
 TEST(TraceSeeds, Version2SeedsReadCleanly) {
   TempDir dir;
   const std::string path = dir.File("v2_all_types.flt");
