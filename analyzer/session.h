@@ -8,7 +8,8 @@
 // collector adds the last partial batches after it detached the programs).
 // Another CPU's partial batch can therefore reach the file after later
 // records. The session copies every record out of the reader's block buffer
-// into one queue per CPU (records of one CPU arrive in time order; a rare
+// into queues per CPU (faults by value in one, any other event behind a
+// pointer in a second; records of one CPU arrive in time order; a rare
 // inversion is sorted into place), merges the queues, and delivers a record
 // to the visitors once it is outside the reorder window:
 //
@@ -17,7 +18,8 @@
 //     went idle reaches the file with the collector's next flush, about
 //     once a second), or
 //   - count: more than `max_pending` records are held (default 262144;
-//     a held record is 64 bytes plus its strings, so at most ~16 MiB plus
+//     a held fault is 56 bytes, another record a 24-byte slot and its
+//     copy (~100-200 bytes with its strings), so for faults ~14 MiB, plus
 //     the paths of held mmap/exec records, which are bounded by
 //     `max_held_bytes`, default 64 MiB). This is the memory bound.
 //     Reaching it releases the oldest eighth at once (one merge pass

@@ -171,5 +171,68 @@ TEST(SessionTest, VisitorsGetOnlyWhatTheyAskForInTheOrderAdded) {
   EXPECT_EQ(mmaps_only.got, std::vector<std::string>{"M2:"});
 }
 
+// Faults and the other records of a CPU wait in separate queues: records of
+// one timestamp still come out in arrival order, across queues and CPUs.
+TEST(SessionTest, EqualTimestampsKeepArrivalOrderAcrossQueues) {
+  struct ByAddress : trace::TraceVisitor {
+    void OnFault(const trace::FaultEvent& f) override {
+      got.push_back("F@" + std::to_string(f.address));
+    }
+    void OnMmap(const trace::MmapEvent& m) override {
+      got.push_back("M:" + std::string(m.path));
+    }
+    void OnTask(const trace::TaskEvent& t) override {
+      got.push_back("T:" + std::string(t.comm));
+    }
+    std::vector<std::string> got;
+  } log;
+  Session s;
+  s.Add(&log);
+  auto fault = [](uint64_t address, uint16_t cpu) {
+    trace::FaultEvent f = Fault(10, cpu);
+    f.address = address;
+    return f;
+  };
+  trace::MmapEvent m;
+  m.type = FL_EV_MMAP;
+  m.ts_ns = 10;
+  m.path = "a";
+  trace::TaskEvent t;
+  t.type = FL_EV_EXIT;
+  t.ts_ns = 10;
+  t.cpu = 1;
+  t.comm = "c";
+  s.OnFault(fault(1, 0));
+  s.OnMmap(m);
+  s.OnFault(fault(2, 0));
+  s.OnFault(fault(3, 1));
+  s.OnTask(t);
+  s.OnFault(fault(4, 0));
+  s.Finish();
+  EXPECT_EQ(log.got, (std::vector<std::string>{"F@1", "M:a", "F@2", "F@3", "T:c",
+                                               "F@4"}));
+}
+
+// Over the byte bound, a run of faults (which hold no bytes) is released
+// whole, up to the record that holds the bytes; then the release stops.
+TEST(SessionTest, ByteBoundDrainsFaultsUpToTheRecordThatHoldsTheBytes) {
+  SessionOptions o;
+  o.max_held_bytes = 10;
+  Session s(o);
+  Log log;
+  s.Add(&log);
+  for (uint64_t ts : {1, 2, 3, 7}) s.OnFault(Fault(ts, 0));
+  trace::MmapEvent m;
+  m.type = FL_EV_MMAP;
+  m.ts_ns = 5;
+  m.cpu = 1;
+  m.path = "/sixteen/bytes/x";
+  s.OnMmap(m);
+  EXPECT_EQ(log.got, (std::vector<std::string>{"F1", "F2", "F3", "M5:/sixteen/bytes/x"}));
+  s.Finish();
+  EXPECT_EQ(log.got.back(), "F7");
+  EXPECT_EQ(s.stats().late, 0u);
+}
+
 }  // namespace
 }  // namespace faultline::analyzer
