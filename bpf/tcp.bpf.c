@@ -30,6 +30,7 @@
  * than BPF_CORE_READ here) and records go out without wakeups.
  */
 #include "task.bpf.h"
+#include "tcp_conn.bpf.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -64,24 +65,7 @@ const volatile __u64 tcp_cgroup;    /* --cgroup: cgroup v2 id, 0 = none */
 const volatile __s64 tcp_pc_delta;  /* off(__preempt_count) - off(runqueues) */
 const volatile __s64 tcp_ct_delta;  /* off(current_task) - off(runqueues) */
 
-/* A traced socket. */
-struct fl_conn {
-	__u64 gen;          /* ts of the event that created the entry */
-	__u64 est_ns;       /* SYN_RECV->ESTABLISHED ts, 0 = not seen */
-	__u64 bytes_in;
-	__u64 bytes_out;
-	__u8 saddr[16];     /* the 4-tuple as last seen while valid */
-	__u8 daddr[16];
-	__u32 pid;          /* owner, 0 = not known yet */
-	__u32 tid;
-	__u32 last_tid;     /* thread of the last I/O */
-	__u32 retransmits;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 listener;      /* 1: a listening socket */
-	__u8 _pad;
-};
+/* struct fl_conn: bpf/tcp_conn.bpf.h (the collector reads it too). */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
