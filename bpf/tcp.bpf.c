@@ -418,18 +418,6 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate,
 
 /* ---- accept / connect: the owner ---- */
 
-struct sys_enter_ctx {
-	__u64 common;
-	__s64 nr;
-	__u64 args[6];
-};
-
-struct sys_exit_ctx {
-	__u64 common;
-	__s64 nr;
-	__s64 ret;
-};
-
 /* fd of the current task -> its struct sock, NULL if not a socket. */
 static __always_inline struct sock *fd_to_sock(__s64 fd)
 {
@@ -613,41 +601,23 @@ static __always_inline int tcp_connect_exit(__s64 ret)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_accept4")
-int tcp_enter_accept4(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_ACCEPT);
-}
+/* tcp_{enter,exit}_<name>: the names in the probe table
+ * (collector/tcp_family.cc). */
+#define TCP_SYS_PROGS(name, nr, exit_fn)				\
+	SEC("tp/syscalls/sys_enter_" #name)				\
+	int tcp_enter_##name(struct sys_enter_ctx *ctx)			\
+	{								\
+		return tcp_sys_enter(ctx->args[0], nr);			\
+	}								\
+	SEC("tp/syscalls/sys_exit_" #name)				\
+	int tcp_exit_##name(struct sys_exit_ctx *ctx)			\
+	{								\
+		return exit_fn(ctx->ret);				\
+	}
 
-SEC("tp/syscalls/sys_exit_accept4")
-int tcp_exit_accept4(struct sys_exit_ctx *ctx)
-{
-	return tcp_accept_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_accept")
-int tcp_enter_accept(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_ACCEPT);
-}
-
-SEC("tp/syscalls/sys_exit_accept")
-int tcp_exit_accept(struct sys_exit_ctx *ctx)
-{
-	return tcp_accept_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_connect")
-int tcp_enter_connect(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_CONNECT);
-}
-
-SEC("tp/syscalls/sys_exit_connect")
-int tcp_exit_connect(struct sys_exit_ctx *ctx)
-{
-	return tcp_connect_exit(ctx->ret);
-}
+TCP_SYS_PROGS(accept4, TCP_SYS_ACCEPT, tcp_accept_exit)
+TCP_SYS_PROGS(accept, TCP_SYS_ACCEPT, tcp_accept_exit)
+TCP_SYS_PROGS(connect, TCP_SYS_CONNECT, tcp_connect_exit)
 
 /* ---- bytes and serving threads ---- */
 
