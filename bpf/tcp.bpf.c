@@ -239,6 +239,24 @@ static __always_inline void sk_tuple(const struct sock *sk, __u8 state,
 	}
 }
 
+/* sk_tuple() into zeroed addresses, or the entry's tuple as last seen valid
+ * where tcp_disconnect() (SO_LINGER 0) has cleared the sock's. */
+static __always_inline void conn_tuple(const struct sock *sk, __u8 state,
+				       const struct fl_conn *c, __u8 *saddr,
+				       __u8 *daddr, __u16 *sport,
+				       __u16 *dport, __u16 *family)
+{
+	__builtin_memset(saddr, 0, 16);
+	__builtin_memset(daddr, 0, 16);
+	sk_tuple(sk, state, saddr, daddr, sport, dport, family);
+	if (!*dport && c->dport) {
+		__builtin_memcpy(saddr, c->saddr, 16);
+		__builtin_memcpy(daddr, c->daddr, 16);
+		*sport = c->sport;
+		*dport = c->dport;
+	}
+}
+
 /* The connection's tuple, refreshed from the sock while it is valid (the
  * remote port is 0 once tcp_disconnect() ran). */
 static __always_inline void conn_refresh(struct fl_conn *c, const struct sock *sk)
@@ -317,17 +335,8 @@ static __always_inline void emit_state(const struct sock *sk,
 	e->hdr.ts_ns = ts;
 	e->sk = (__u64)sk;
 	e->gen = c->gen;
-	__builtin_memset(e->saddr, 0, 16);
-	__builtin_memset(e->daddr, 0, 16);
-	sk_tuple(sk, oldstate, e->saddr, e->daddr, &e->sport, &e->dport,
-		 &e->family);
-	if (!e->dport && c->dport) {
-		/* cleared by tcp_disconnect(): the last valid tuple */
-		__builtin_memcpy(e->saddr, c->saddr, 16);
-		__builtin_memcpy(e->daddr, c->daddr, 16);
-		e->sport = c->sport;
-		e->dport = c->dport;
-	}
+	conn_tuple(sk, oldstate, c, e->saddr, e->daddr, &e->sport, &e->dport,
+		   &e->family);
 	e->pid = c->pid;
 	e->tid = c->tid;
 	e->cur_pid = 0;
@@ -894,17 +903,9 @@ int BPF_PROG(tcp_destroy, struct sock *sk)
 		e->gen = c->gen;
 		e->bytes_in = c->bytes_in;
 		e->bytes_out = c->bytes_out;
-		__builtin_memset(e->saddr, 0, 16);
-		__builtin_memset(e->daddr, 0, 16);
 		e->state = SKC(sk)->skc_state;
-		sk_tuple(sk, e->state, e->saddr, e->daddr, &e->sport,
-			 &e->dport, &e->family);
-		if (!e->dport && c->dport) {
-			__builtin_memcpy(e->saddr, c->saddr, 16);
-			__builtin_memcpy(e->daddr, c->daddr, 16);
-			e->sport = c->sport;
-			e->dport = c->dport;
-		}
+		conn_tuple(sk, e->state, c, e->saddr, e->daddr, &e->sport,
+			   &e->dport, &e->family);
 		e->pid = c->pid;
 		e->tid = c->tid;
 		e->last_tid = c->last_tid;
