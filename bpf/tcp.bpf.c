@@ -240,17 +240,22 @@ static __always_inline void sk_tuple(const struct sock *sk, __u8 state,
 }
 
 /* sk_tuple() into zeroed addresses, or the entry's tuple as last seen valid
- * where tcp_disconnect() (SO_LINGER 0) has cleared the sock's. */
+ * where tcp_disconnect() (SO_LINGER 0) has cleared the sock's. The address
+ * fields are 8-aligned in every record and in struct fl_conn: said, so
+ * that the copies stay 8-byte stores. */
 static __always_inline void conn_tuple(const struct sock *sk, __u8 state,
-				       const struct fl_conn *c, __u8 *saddr,
-				       __u8 *daddr, __u16 *sport,
+				       const struct fl_conn *c, __u8 *sa,
+				       __u8 *da, __u16 *sport,
 				       __u16 *dport, __u16 *family)
 {
+	__u8 *saddr = __builtin_assume_aligned(sa, 8);
+	__u8 *daddr = __builtin_assume_aligned(da, 8);
+
 	__builtin_memset(saddr, 0, 16);
 	__builtin_memset(daddr, 0, 16);
 	sk_tuple(sk, state, saddr, daddr, sport, dport, family);
 	if (!*dport && c->dport) {
-		__builtin_memcpy(saddr, c->saddr, 16);
+		__builtin_memcpy(saddr, c->saddr, 16); /* c: a map value */
 		__builtin_memcpy(daddr, c->daddr, 16);
 		*sport = c->sport;
 		*dport = c->dport;
