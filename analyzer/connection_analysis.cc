@@ -443,6 +443,7 @@ void ConnectionAnalysis::OnTcpClose(const trace::TcpCloseEvent& e) {
   if (it == live_.end()) {
     // No remote side: a listener (or a socket that never connected).
     if (e.dport == 0) return;
+    if (held_index_.contains(Key{e.sk, e.gen})) return;  // closed already
     // Only its end was seen (records lost): a connection of one record.
     Live& c = Open(e.sk, e.gen ? e.gen : ts, e.gen ? e.gen : ts, kUnknown);
     c.partial = true;
@@ -957,6 +958,11 @@ ConnectionsModel ConnectionAnalysis::Model() const {
     }
     imbalance(m.processes, idle.size(), "process");
   }
+  // Largest first (SPEC 6: every list by cost): by connections concerned.
+  std::stable_sort(m.anomalies.begin(), m.anomalies.end(),
+                   [](const ConnectionsModel::Anomaly& a, const ConnectionsModel::Anomaly& b) {
+                     return a.connections_total > b.connections_total;
+                   });
   m.threads_total = m.threads.size();
   m.processes_total = m.processes.size();
   if (m.threads.size() > options_.table_max) m.threads.resize(options_.table_max);

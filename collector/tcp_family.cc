@@ -139,6 +139,12 @@ class TcpFamily : public Family {
   Result<void> Finish(FinishContext& ctx) override {
     if (!on_) return {};
     if (auto r = Sample(*ctx.writer, FL_NETSTAT_END); !r) return r;
+    // The samples are events of the trace like the kernel's: counted as
+    // recorded on CPU 0 (hdr.cpu), so that the trace's event count stays
+    // the footer's recorded count.
+    if (ctx.stats && !ctx.stats->empty()) {
+      (*ctx.stats)[0].recorded_events += samples_;
+    }
     ctx.tcp = true;
     std::vector<fl_tcp_cpu_stats> per_cpu(ctx.ncpus);
     uint32_t zero = 0;
@@ -176,10 +182,13 @@ class TcpFamily : public Family {
                              static_cast<uint64_t>(ts.tv_nsec),
                          phase);
     if (!n) return {};
-    return writer.AddRecord(&*n, sizeof(*n));
+    if (auto r = writer.AddRecord(&*n, sizeof(*n)); !r) return r;
+    ++samples_;
+    return {};
   }
 
   bool on_ = false;
+  uint64_t samples_ = 0;  // FL_EV_TCP_NETSTAT records written
   uint16_t port_ = 0;
 };
 

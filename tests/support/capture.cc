@@ -13,7 +13,7 @@ namespace faultline::testing {
 const std::vector<std::string> kTsharkFields = {
     "frame.time_epoch", "tcp.stream",      "tcp.srcport",     "tcp.dstport",
     "tcp.flags.syn",    "tcp.flags.ack",   "tcp.flags.fin",   "tcp.flags.reset",
-    "tcp.seq",          "tcp.len"};
+    "tcp.seq",          "tcp.len",         "tcp.ack"};
 
 namespace {
 
@@ -85,7 +85,8 @@ std::optional<std::vector<CapturedPacket>> ParseTsharkFields(
         !ParseU64(f[3], &dport) || !ParseBool(f[4], &p.syn) ||
         !ParseBool(f[5], &p.ack) || !ParseBool(f[6], &p.fin) ||
         !ParseBool(f[7], &p.rst) || !ParseU64(f[8], &p.seq) ||
-        !ParseU64(f[9], &p.len)) {
+        !ParseU64(f[9], &p.len) ||
+        !(f[10].empty() || ParseU64(f[10], &p.ack_no))) {
       *error = "tshark line " + std::to_string(line_no) +
                " does not parse: '" + std::string(line) + "'";
       return std::nullopt;
@@ -106,6 +107,8 @@ std::optional<std::vector<CapturedConnection>> ConnectionsFromPackets(
   // Highest sequence number + 1 carried each way (relative: data starts
   // at 1), so that a retransmitted segment is counted once.
   std::map<int, uint64_t> end_to_server, end_to_client;
+  // Per stream: the sequence number of the first FIN and who sent it.
+  std::map<int, std::pair<uint64_t, bool>> first_fin;  // seq, from client
   for (const CapturedPacket& p : packets) {
     const bool from_client = p.dst_port == server_port;
     if (!from_client && p.src_port != server_port) continue;
@@ -139,7 +142,19 @@ std::optional<std::vector<CapturedConnection>> ConnectionsFromPackets(
       c.first_close = from_client ? "client" : "server";
       c.first_close_ns = p.time_ns;
     }
-    if (p.fin) (from_client ? c.client_fin : c.server_fin) = true;
+    if (p.fin) {
+      auto f = first_fin.find(p.stream);
+      if (f == first_fin.end()) {
+        first_fin[p.stream] = {p.seq + p.len, from_client};
+      } else if (f->second.second != from_client &&
+                 !(from_client ? c.client_fin : c.server_fin) &&
+                 (!p.ack || p.ack_no <= f->second.first)) {
+        // The other side's first FIN, not acknowledging ours (its ack
+        // does not pass our FIN's sequence number).
+        c.fins_crossed = true;
+      }
+      (from_client ? c.client_fin : c.server_fin) = true;
+    }
     if (p.rst) (from_client ? c.client_rst : c.server_rst) = true;
   }
   for (CapturedConnection& c : out) {

@@ -24,6 +24,7 @@ struct CapturedPacket {
   int dst_port = 0;
   bool syn = false, ack = false, fin = false, rst = false;
   uint64_t seq = 0;  // tcp.seq, relative (the SYN is 0, first byte 1)
+  uint64_t ack_no = 0;  // tcp.ack, relative (0 when the ACK flag is off)
   uint64_t len = 0;  // tcp.len: payload bytes of this segment
 };
 
@@ -44,6 +45,12 @@ struct CapturedConnection {
   // "client", or "open" (none). Same words as the report's "closed_by".
   std::string first_close = "open";
   int64_t first_close_ns = 0;
+  // Both sides sent a FIN and the second one does not acknowledge the
+  // first: each side closed before it had processed the other's FIN (a
+  // simultaneous close; the kernel goes FIN_WAIT1 -> CLOSING). Which FIN
+  // the wire carried first is then a matter of microseconds, not of who
+  // decided to close: either side is a right "closed_by".
+  bool fins_crossed = false;
 
   // The report's "close" as the wire shows it: "rst" when either side sent
   // a RST, else "fin" when a FIN was sent, else "open".

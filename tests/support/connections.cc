@@ -140,17 +140,19 @@ std::string Describe(const CapturedConnection& c) {
   return "client port " + std::to_string(c.client_port) + " (wire: first " +
          (c.first_close == "open" ? "close none"
                                   : "FIN/RST from " + c.first_close) +
-         ", close " + c.Close() + ", " + std::to_string(c.bytes_to_server) +
+         (c.fins_crossed ? " (FINs crossed)" : "") + ", close " + c.Close() +
+         ", " + std::to_string(c.bytes_to_server) +
          " B in, " + std::to_string(c.bytes_to_client) + " B out)";
 }
 
 std::vector<std::string> CompareWithWire(
     const json& connections, const std::vector<CapturedConnection>& wire,
-    int server_port) {
+    int server_port, bool compare_bytes_in) {
   std::vector<std::string> msgs;
   std::map<int, ReportedConnection> rep =
       ReportedOnPort(connections, server_port, &msgs);
   int64_t by_server = 0, by_client = 0, fin = 0, rst_sent = 0, rst_recv = 0;
+  int64_t crossed = 0;  // either side is right (fins_crossed)
   std::map<int, int> seen;
   for (const CapturedConnection& w : wire) {
     if (++seen[w.client_port] > 1) {
@@ -159,8 +161,12 @@ std::vector<std::string> CompareWithWire(
                      " twice (port reuse): cannot match by port");
       continue;
     }
-    by_server += w.first_close == "server";
-    by_client += w.first_close == "client";
+    if (w.fins_crossed && w.Close() == "fin") {
+      ++crossed;
+    } else {
+      by_server += w.first_close == "server";
+      by_client += w.first_close == "client";
+    }
     fin += w.Close() == "fin";
     rst_sent += w.server_rst;
     rst_recv += w.client_rst;
@@ -177,9 +183,16 @@ std::vector<std::string> CompareWithWire(
         << got << " (entry " << r.raw.dump() << ")";
       msgs.push_back(m.str());
     };
-    diff("closed_by", w.first_close, r.closed_by);
+    if (w.fins_crossed && w.Close() == "fin") {
+      if (r.closed_by != "server" && r.closed_by != "client") {
+        msgs.push_back(Describe(w) + ": FINs crossed, closed_by expected "
+                       "server or client, got " + r.closed_by);
+      }
+    } else {
+      diff("closed_by", w.first_close, r.closed_by);
+    }
     diff("close", w.Close(), r.close);
-    diff("bytes_in", w.bytes_to_server, r.bytes_in);
+    if (compare_bytes_in) diff("bytes_in", w.bytes_to_server, r.bytes_in);
     diff("bytes_out", w.bytes_to_client, r.bytes_out);
   }
   for (const auto& [port, r] : rep) {
@@ -201,8 +214,33 @@ std::vector<std::string> CompareWithWire(
     }
   };
   total("total", static_cast<int64_t>(wire.size()));
-  total("closed_by_server", by_server);
-  total("closed_by_client", by_client);
+  // With crossed FINs the two counts may split those either way.
+  auto between = [&](const char* key, int64_t lo, int64_t hi) {
+    int64_t got = -1;
+    if (!connections.is_object()) return;
+    if (!Get(connections, key, &got)) {
+      msgs.push_back(std::string("connections.") + key + " is missing");
+    } else if (got < lo || got > hi) {
+      msgs.push_back(std::string("connections.") + key + " expected " +
+                     std::to_string(lo) +
+                     (hi > lo ? ".." + std::to_string(hi) +
+                                    " (FINs crossed in " +
+                                    std::to_string(crossed) + ")"
+                              : std::string(" (capture)")) +
+                     ", got " + std::to_string(got));
+    }
+  };
+  between("closed_by_server", by_server, by_server + crossed);
+  between("closed_by_client", by_client, by_client + crossed);
+  int64_t got_server = 0, got_client = 0;
+  if (connections.is_object() &&
+      Get(connections, "closed_by_server", &got_server) &&
+      Get(connections, "closed_by_client", &got_client) &&
+      got_server + got_client != by_server + by_client + crossed) {
+    msgs.push_back("connections.closed_by_server + closed_by_client expected " +
+                   std::to_string(by_server + by_client + crossed) +
+                   " (capture), got " + std::to_string(got_server + got_client));
+  }
   total("fin", fin);
   total("rst_sent", rst_sent);
   total("rst_received", rst_recv);

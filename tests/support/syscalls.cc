@@ -43,6 +43,14 @@ bool IsRead(std::string_view name) {
 
 }  // namespace
 
+std::set<pid_t> SocketSyscalls::Touched() const {
+  std::set<pid_t> all = writer_tids;
+  all.insert(reader_tids.begin(), reader_tids.end());
+  all.insert(closer_tids.begin(), closer_tids.end());
+  if (accept_tid != 0) all.insert(accept_tid);
+  return all;
+}
+
 std::map<int, SocketSyscalls> ParseStraceSockets(std::string_view text,
                                                  int local_port) {
   std::map<int, SocketSyscalls> out;
@@ -90,11 +98,13 @@ std::map<int, SocketSyscalls> ParseStraceSockets(std::string_view text,
       continue;
     }
     const bool w = IsWrite(name), r = IsRead(name);
-    if (!w && !r) continue;
+    const bool c = name == "close" || name == "shutdown";
+    if (!w && !r && !c) continue;
     const int port = RemotePortIn(args, local_port);
     if (port == 0) continue;
     if (w) out[port].writer_tids.insert(tid);
     if (r) out[port].reader_tids.insert(tid);
+    if (c) out[port].closer_tids.insert(tid);
   }
   return out;
 }
@@ -109,7 +119,7 @@ std::optional<SyscallTrace> SyscallTrace::Start(pid_t pid,
   Child c = Child::Spawn(
       {"strace", "-f", "-yy", "-s", "16", "-o", out_path, "-e",
        "trace=accept,accept4,read,readv,recvfrom,recvmsg,write,writev,"
-       "sendto,sendmsg,sendfile",
+       "sendto,sendmsg,sendfile,close,shutdown",
        "-p", std::to_string(pid)});
   // strace says "Process N attached [with K threads]" on stderr once it
   // has seized them all.

@@ -23,6 +23,10 @@ struct SocketSyscalls {
   pid_t accept_tid = 0;            // the thread whose accept/accept4 returned it
   std::set<pid_t> writer_tids;     // threads that wrote/sent to it
   std::set<pid_t> reader_tids;     // threads that read/received from it
+  std::set<pid_t> closer_tids;     // threads that shut it down or closed it
+
+  // Every thread that made a syscall on the socket.
+  std::set<pid_t> Touched() const;
 };
 
 // Parses `strace -f -yy` output (lines "TID syscall(FD<TCP:[a:p->b:q]>,

@@ -1,14 +1,16 @@
 // Truth for the report's connections against faultline-server, in the
 // patterns where accepting and serving happen on different threads or not:
 // event-loop (one thread does all), acceptor-workers (an acceptor hands
-// each connection to a worker loop) and dispatch (reader loops accept,
-// read and write; a pool computes). Mixed endings in one run: keep-alive
+// each connection to a worker loop), dispatch (reader loops accept, read
+// and write; a pool computes), shared-accept (N loops accept on one
+// socket) and thread-per-conn (a new thread serves each connection). Mixed endings in one run: keep-alive
 // connections that curl closes (client FIN), "Connection: close" requests
 // (server FIN) and SO_LINGER 0 aborts (client RST). Checked against a
 // tshark capture of lo (closed_by, close, bytes, totals) and against strace
 // of the server (-f -yy: which thread's accept4 returned the socket, which
-// threads wrote to it): accept_tid is the accepting thread and
-// serving_tids include every thread that wrote the response.
+// threads wrote to it): accept_tid is the accepting thread,
+// serving_tids include every thread that wrote the response, and contain
+// no thread that made no syscall on the socket.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -126,7 +128,6 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
       &error);
   ASSERT_TRUE(o) << error;
   ASSERT_TRUE(strace->Stop(&error)) << error;
-  const std::set<pid_t> threads = ft::ThreadsOf(pid);
 
   // The capture saw the clients' connections, with the endings intended.
   std::set<int> wire_ports;
@@ -154,7 +155,7 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
         << "strace shows no accept of client port " << w.client_port;
     ASSERT_FALSE(s.writer_tids.empty())
         << "strace shows no write to client port " << w.client_port;
-    if (pattern == "acceptor-workers") {
+    if (pattern == "acceptor-workers" || pattern == "thread-per-conn") {
       // The scenario hands off: the writer is a worker, not the acceptor.
       ASSERT_FALSE(s.writer_tids.count(s.accept_tid))
           << "client port " << w.client_port
@@ -195,9 +196,12 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
           << " wrote the response (strace) but is not in serving_tids; "
           << r.raw.dump();
     }
+    // And no thread serves it that never touched it.
+    const std::set<pid_t> touched = s.Touched();
     for (int64_t t : r.serving_tids) {
-      EXPECT_TRUE(threads.count(static_cast<pid_t>(t)))
-          << "serving tid " << t << " is not a thread of the server";
+      EXPECT_TRUE(touched.count(static_cast<pid_t>(t)))
+          << pattern << ", client port " << w.client_port << ": serving tid "
+          << t << " made no syscall on this socket (strace)";
     }
   }
   server->child.Signal(SIGTERM);
@@ -206,7 +210,8 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
 
 INSTANTIATE_TEST_SUITE_P(Patterns, ConnectionsServerTest,
                          ::testing::Values("event-loop", "acceptor-workers",
-                                           "dispatch"),
+                                           "dispatch", "shared-accept",
+                                           "thread-per-conn"),
                          [](const auto& info) {
                            return ft::PatternTestName(info.param);
                          });

@@ -416,6 +416,52 @@ TEST_F(RecordTcpTest, PortFindsTheListeningProcesses) {
   for (const auto& s : t.states) EXPECT_EQ(s.sport, port_);
 }
 
+TEST_F(RecordTcpTest, PortAdoptsAServerThatStartsListeningLater) {
+  // Nobody listens on the port when the recording starts; a python3 server
+  // that listens and accepts on it afterwards becomes a target in the
+  // kernel (its accepts are recorded with its pid).
+  const int port = ft::FreePort();
+  ASSERT_GT(port, 0);
+  const std::string trace = dir_ + "/later.flt";
+  ft::Child rec = Record({"--port", std::to_string(port), "--no-faults"},
+                         trace, "4");
+  ft::Child srv = ft::Child::Spawn({"python3", "-m", "http.server", "--bind",
+                                    "127.0.0.1", "--directory", dir_,
+                                    std::to_string(port)});
+  int ok = 0;
+  for (int i = 0; i < 100 && ok < 2; ++i) {
+    ft::RunResult c = ft::Run({"curl", "-s", "-o", "/dev/null", "--max-time",
+                               "2", "http://127.0.0.1:" +
+                                        std::to_string(port) + "/nginx.conf"},
+                              seconds(10));
+    if (c.exit_code == 0) {
+      ++ok;
+    } else {
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+  }
+  ASSERT_EQ(ok, 2) << "the python3 server did not answer";
+  ft::RunResult r = rec.Wait(seconds(30));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  TcpRecords t = Decode(trace);
+  ASSERT_EQ(t.accepts.size(), 2u);
+  for (const auto& a : t.accepts) {
+    EXPECT_EQ(a.pid, static_cast<uint32_t>(srv.pid()));
+    EXPECT_EQ(a.sport, port);
+  }
+  bool listen = false;
+  for (const auto& st : t.states) {
+    if (st.new_state == 10 && st.sport == port) {
+      listen = true;
+      EXPECT_EQ(st.pid, static_cast<uint32_t>(srv.pid()));
+      EXPECT_GT(st.max_backlog, 0u);
+    }
+  }
+  EXPECT_TRUE(listen) << "no CLOSE->LISTEN of the server";
+  srv.Signal(SIGTERM);
+  srv.Wait(seconds(10));
+}
+
 TEST_F(RecordTcpTest, NoTcpRecordsNoTcp) {
   const std::string trace = dir_ + "/notcp.flt";
   ft::Child rec = Record({"-p", std::to_string(master_), "--no-tcp"}, trace,
