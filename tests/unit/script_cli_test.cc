@@ -16,6 +16,7 @@
 #include "analyzer/script.h"
 #include "bpf/faultline.h"
 #include "trace/writer.h"
+#include "tests/support/trace_builder.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {
@@ -45,9 +46,7 @@ class Writer {
   explicit Writer(trace::TraceWriter& w) : w_(w) {}
   void Fault(uint16_t cpu, uint64_t ts, uint32_t pid, uint64_t addr,
              uint16_t ec = FL_PF_USER | FL_PF_WRITE) {
-    fl_fault_batch& b = batch_[cpu];
-    fl_fault_slim& f = b.faults[b.count++];
-    std::memset(&f, 0, sizeof f);
+    fl_fault_slim f = ::faultline::testing::FaultBatcher::Zeroed();
     f.ts_ns = ts;
     f.address = addr;
     f.ip = kText + 0x20;
@@ -56,17 +55,9 @@ class Writer {
     f.stack_id = -1;
     f.error_code = ec;
     f.outcome = FL_FAULT_MINOR;
-    if (b.count == FL_BATCH) Send(cpu);
+    faults_.Add(cpu, f);
   }
-  void Send(uint16_t cpu) {
-    fl_fault_batch& b = batch_[cpu];
-    if (b.count == 0) return;
-    b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu,
-             static_cast<uint32_t>(offsetof(fl_fault_batch, faults) +
-                                   b.count * sizeof(fl_fault_slim))};
-    ASSERT_TRUE(w_.AddRecord(&b, b.hdr.size));
-    b.count = 0;
-  }
+  void Send(uint16_t cpu) { faults_.Send(cpu); }
   void Mmap(uint16_t cpu, uint16_t type, uint64_t ts, uint64_t start,
             uint64_t len, uint32_t prot, uint32_t flags, int fd, const char* path) {
     if (type != FL_EV_MMAP) Send(cpu);
@@ -97,7 +88,7 @@ class Writer {
 
  private:
   trace::TraceWriter& w_;
-  fl_fault_batch batch_[2] = {};
+  ::faultline::testing::FaultBatcher faults_{w_};
 };
 
 class ScriptTest : public ::testing::Test {

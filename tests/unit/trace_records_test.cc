@@ -17,6 +17,7 @@
 #include "trace/records.h"
 #include "trace/writer.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_builder.h"
 
 namespace faultline::trace {
 namespace {
@@ -45,17 +46,13 @@ fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t tid) {
 
 // A full batch as the kernel sends it: faults first..first+count-1.
 Result<void> AddBatch(TraceWriter& w, uint64_t first, uint32_t count, uint16_t cpu) {
-  fl_fault_batch b;
-  std::memset(&b, 0, sizeof b);
+  std::vector<fl_fault_slim> faults;
   for (uint32_t k = 0; k < count; ++k) {
     uint64_t i = first + k;
-    b.faults[k] = Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
-                        100 + static_cast<uint32_t>(i % 3));
+    faults.push_back(Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
+                           100 + static_cast<uint32_t>(i % 3)));
   }
-  b.count = count;
-  const size_t size = offsetof(fl_fault_batch, faults) + count * sizeof(fl_fault_slim);
-  b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu, static_cast<uint32_t>(size)};
-  return w.AddRecord(&b, size);
+  return ::faultline::testing::AddFaultBatch(w, cpu, faults);
 }
 
 fl_mmap Mmap(uint64_t ts, uint64_t start) {
