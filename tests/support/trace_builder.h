@@ -1,5 +1,6 @@
 // Building blocks of the synthetic traces that unit tests write with the real
-// TraceWriter: fault batches as the kernel and the collector send them.
+// TraceWriter: fault batches as the kernel and the collector send them;
+// and reading files back.
 // Header-only (the test binaries link gtest and faultline_trace).
 #pragma once
 
@@ -8,13 +9,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "bpf/faultline.h"
 #include "trace/writer.h"
 
 namespace faultline::testing {
+
+// The whole of a file (a trace, a report), as bytes or as text; empty if it
+// cannot be read.
+inline std::vector<uint8_t> ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+inline std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 // Writes `faults` as one FL_EV_FAULT_BATCH record of `cpu`, timed by its
 // first fault (as the kernel does), sized to the faults it holds.

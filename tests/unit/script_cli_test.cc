@@ -29,10 +29,7 @@ constexpr uint64_t kStart = 1000000000, kAnon = 0x7f0000000000,
                    kLib = 0x7f1000000000, kText = 0x400000;
 constexpr int kFaults = 32 + 5 + 3 + 2;  // see WriteTrace
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::Slurp;
 
 std::vector<std::string> SplitLines(const std::string& s) {
   std::vector<std::string> lines;

@@ -27,10 +27,7 @@ namespace {
 
 using ::faultline::testing::TempDir;
 
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::ReadBytes;
 
 // Records everything the reader delivers as one line of text each, so that
 // tests can compare streams with ==.

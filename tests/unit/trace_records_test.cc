@@ -24,10 +24,7 @@ namespace {
 
 using ::faultline::testing::TempDir;
 
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::ReadBytes;
 
 fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t tid) {
   fl_fault_slim f;
