@@ -26,6 +26,22 @@
 #include <bpf/bpf_core_read.h>
 #include "faultline.h"
 
+/* The context of a tp/syscalls/sys_{enter,exit}_<name> program (the
+ * tracepoint's format: common fields, syscall number, then the arguments
+ * or the return value). A program may read only the arguments its syscall
+ * has. */
+struct sys_enter_ctx {
+	__u64 common;
+	__s64 nr;
+	__u64 args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	__s64 nr;
+	__s64 ret;
+};
+
 /* Every record, of every family, in submission order per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

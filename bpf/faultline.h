@@ -393,7 +393,11 @@ struct fl_tcp_reset {
  * ret > 0) on a tracked socket and it is not the thread that did the last
  * I/O on it (or no thread did yet): from here on this thread serves the
  * connection. Runs in the caller's context (sock_send_length /
- * sock_recv_length). hdr.ts_ns: that I/O. 72 bytes. */
+ * sock_recv_length). hdr.ts_ns: that I/O. 72 bytes.
+ * Also written by the collector at the end of a recording, after detach
+ * and the last drain, once per connection still open that did I/O: the
+ * current totals, tid = prev_tid = the last I/O thread, len 0, send 0,
+ * hdr.ts_ns = the end, hdr.cpu = 0 (collector/tcp_family.cc). */
 struct fl_tcp_serve {
 	struct fl_hdr hdr;
 	__u64 sk;

@@ -8,18 +8,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct sys_enter_ctx {
-	__u64 common;
-	__s64 nr;
-	__u64 args[6];
-};
-
-struct sys_exit_ctx {
-	__u64 common;
-	__s64 nr;
-	__s64 ret;
-};
-
 /* ---- address space: syscalls of targets ---- */
 
 /*
@@ -226,59 +214,31 @@ int handle_enter_mmap(struct sys_enter_ctx *ctx)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_mmap")
-int handle_exit_mmap(struct sys_exit_ctx *ctx)
-{
-	return sys_exit(ctx, FL_EV_MMAP);
-}
+/*
+ * The exit of every syscall above, and the entry of those with nothing to
+ * keep besides the arguments: handle_{enter,exit}_<name> (the names in the
+ * probe table, collector/families.cc).
+ */
+#define SYS_EXIT_PROG(name, type)					\
+	SEC("tp/syscalls/sys_exit_" #name)				\
+	int handle_exit_##name(struct sys_exit_ctx *ctx)		\
+	{								\
+		return sys_exit(ctx, type);				\
+	}
 
-SEC("tp/syscalls/sys_enter_munmap")
-int handle_enter_munmap(struct sys_enter_ctx *ctx)
-{
-	return sys_enter(ctx, FL_EV_MUNMAP, 2);
-}
+#define SYS_PROGS(name, type, nargs)					\
+	SEC("tp/syscalls/sys_enter_" #name)				\
+	int handle_enter_##name(struct sys_enter_ctx *ctx)		\
+	{								\
+		return sys_enter(ctx, type, nargs);			\
+	}								\
+	SYS_EXIT_PROG(name, type)
 
-SEC("tp/syscalls/sys_exit_munmap")
-int handle_exit_munmap(struct sys_exit_ctx *ctx)
-{
-	return sys_exit(ctx, FL_EV_MUNMAP);
-}
-
-SEC("tp/syscalls/sys_enter_mremap")
-int handle_enter_mremap(struct sys_enter_ctx *ctx)
-{
-	return sys_enter(ctx, FL_EV_MREMAP, 5);
-}
-
-SEC("tp/syscalls/sys_exit_mremap")
-int handle_exit_mremap(struct sys_exit_ctx *ctx)
-{
-	return sys_exit(ctx, FL_EV_MREMAP);
-}
-
-SEC("tp/syscalls/sys_enter_brk")
-int handle_enter_brk(struct sys_enter_ctx *ctx)
-{
-	return sys_enter(ctx, FL_EV_BRK, 1);
-}
-
-SEC("tp/syscalls/sys_exit_brk")
-int handle_exit_brk(struct sys_exit_ctx *ctx)
-{
-	return sys_exit(ctx, FL_EV_BRK);
-}
-
-SEC("tp/syscalls/sys_enter_mprotect")
-int handle_enter_mprotect(struct sys_enter_ctx *ctx)
-{
-	return sys_enter(ctx, FL_EV_MPROTECT, 3);
-}
-
-SEC("tp/syscalls/sys_exit_mprotect")
-int handle_exit_mprotect(struct sys_exit_ctx *ctx)
-{
-	return sys_exit(ctx, FL_EV_MPROTECT);
-}
+SYS_EXIT_PROG(mmap, FL_EV_MMAP)
+SYS_PROGS(munmap, FL_EV_MUNMAP, 2)
+SYS_PROGS(mremap, FL_EV_MREMAP, 5)
+SYS_PROGS(brk, FL_EV_BRK, 1)
+SYS_PROGS(mprotect, FL_EV_MPROTECT, 3)
 
 SEC("tp/tlb/tlb_flush")
 int handle_tlb_flush(struct trace_event_raw_tlb_flush *ctx)

@@ -30,6 +30,7 @@
  * than BPF_CORE_READ here) and records go out without wakeups.
  */
 #include "task.bpf.h"
+#include "tcp_conn.bpf.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -64,24 +65,7 @@ const volatile __u64 tcp_cgroup;    /* --cgroup: cgroup v2 id, 0 = none */
 const volatile __s64 tcp_pc_delta;  /* off(__preempt_count) - off(runqueues) */
 const volatile __s64 tcp_ct_delta;  /* off(current_task) - off(runqueues) */
 
-/* A traced socket. */
-struct fl_conn {
-	__u64 gen;          /* ts of the event that created the entry */
-	__u64 est_ns;       /* SYN_RECV->ESTABLISHED ts, 0 = not seen */
-	__u64 bytes_in;
-	__u64 bytes_out;
-	__u8 saddr[16];     /* the 4-tuple as last seen while valid */
-	__u8 daddr[16];
-	__u32 pid;          /* owner, 0 = not known yet */
-	__u32 tid;
-	__u32 last_tid;     /* thread of the last I/O */
-	__u32 retransmits;
-	__u16 sport;
-	__u16 dport;
-	__u16 family;
-	__u8 listener;      /* 1: a listening socket */
-	__u8 _pad;
-};
+/* struct fl_conn: bpf/tcp_conn.bpf.h (the collector reads it too). */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -434,18 +418,6 @@ int BPF_PROG(tcp_state, const struct sock *sk, const int oldstate,
 
 /* ---- accept / connect: the owner ---- */
 
-struct sys_enter_ctx {
-	__u64 common;
-	__s64 nr;
-	__u64 args[6];
-};
-
-struct sys_exit_ctx {
-	__u64 common;
-	__s64 nr;
-	__s64 ret;
-};
-
 /* fd of the current task -> its struct sock, NULL if not a socket. */
 static __always_inline struct sock *fd_to_sock(__s64 fd)
 {
@@ -629,41 +601,23 @@ static __always_inline int tcp_connect_exit(__s64 ret)
 	return 0;
 }
 
-SEC("tp/syscalls/sys_enter_accept4")
-int tcp_enter_accept4(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_ACCEPT);
-}
+/* tcp_{enter,exit}_<name>: the names in the probe table
+ * (collector/tcp_family.cc). */
+#define TCP_SYS_PROGS(name, nr, exit_fn)				\
+	SEC("tp/syscalls/sys_enter_" #name)				\
+	int tcp_enter_##name(struct sys_enter_ctx *ctx)			\
+	{								\
+		return tcp_sys_enter(ctx->args[0], nr);			\
+	}								\
+	SEC("tp/syscalls/sys_exit_" #name)				\
+	int tcp_exit_##name(struct sys_exit_ctx *ctx)			\
+	{								\
+		return exit_fn(ctx->ret);				\
+	}
 
-SEC("tp/syscalls/sys_exit_accept4")
-int tcp_exit_accept4(struct sys_exit_ctx *ctx)
-{
-	return tcp_accept_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_accept")
-int tcp_enter_accept(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_ACCEPT);
-}
-
-SEC("tp/syscalls/sys_exit_accept")
-int tcp_exit_accept(struct sys_exit_ctx *ctx)
-{
-	return tcp_accept_exit(ctx->ret);
-}
-
-SEC("tp/syscalls/sys_enter_connect")
-int tcp_enter_connect(struct sys_enter_ctx *ctx)
-{
-	return tcp_sys_enter(ctx->args[0], TCP_SYS_CONNECT);
-}
-
-SEC("tp/syscalls/sys_exit_connect")
-int tcp_exit_connect(struct sys_exit_ctx *ctx)
-{
-	return tcp_connect_exit(ctx->ret);
-}
+TCP_SYS_PROGS(accept4, TCP_SYS_ACCEPT, tcp_accept_exit)
+TCP_SYS_PROGS(accept, TCP_SYS_ACCEPT, tcp_accept_exit)
+TCP_SYS_PROGS(connect, TCP_SYS_CONNECT, tcp_connect_exit)
 
 /* ---- bytes and serving threads ---- */
 

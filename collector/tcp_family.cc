@@ -7,9 +7,12 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 
+#include "bpf/tcp_conn.bpf.h"
 #include "collector/family.h"
 #include "collector/netstat.h"
 #include "faultline_bpf.skel.h"
@@ -139,11 +142,12 @@ class TcpFamily : public Family {
   Result<void> Finish(FinishContext& ctx) override {
     if (!on_) return {};
     if (auto r = Sample(*ctx.writer, FL_NETSTAT_END); !r) return r;
+    if (auto r = OpenTotals(ctx); !r) return r;
     // The samples are events of the trace like the kernel's: counted as
     // recorded on CPU 0 (hdr.cpu), so that the trace's event count stays
     // the footer's recorded count.
     if (ctx.stats && !ctx.stats->empty()) {
-      (*ctx.stats)[0].recorded_events += samples_;
+      (*ctx.stats)[0].recorded_events += samples_ + open_totals_;
     }
     ctx.tcp = true;
     std::vector<fl_tcp_cpu_stats> per_cpu(ctx.ncpus);
@@ -187,8 +191,68 @@ class TcpFamily : public Family {
     return {};
   }
 
+  // The byte totals of the connections still open: the kernel side sums
+  // bytes in its map and writes them only at tcp_destroy_sock
+  // (FL_EV_TCP_CLOSE) or when the serving thread changes (FL_EV_TCP_SERVE).
+  // After detach and the last drain, one FL_EV_TCP_SERVE per open
+  // connection that did I/O: the current totals, tid = prev_tid = the last
+  // I/O thread, len 0, ts now (the end), hdr.cpu 0. The analysis adds the
+  // difference to the thread serving it, as at any serve of the same tid.
+  Result<void> OpenTotals(FinishContext& ctx) {
+    bpf_map* map = ctx.skel->maps.tcp_conns;
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const uint64_t ts = static_cast<uint64_t>(now.tv_sec) * 1000000000ull +
+                        static_cast<uint64_t>(now.tv_nsec);
+    uint64_t key = 0;
+    const uint64_t* prev = nullptr;
+    while (bpf_map__get_next_key(map, prev, &key, sizeof(key)) == 0) {
+      prev = &key;
+      fl_conn c;
+      if (bpf_map__lookup_elem(map, &key, sizeof(key), &c, sizeof(c), 0)) {
+        continue;  // gone meanwhile (nothing runs now: not expected)
+      }
+      if (c.listener || c.last_tid == 0) continue;  // no bytes to add
+      fl_tcp_serve e{};
+      e.hdr.ts_ns = ts;
+      e.hdr.type = FL_EV_TCP_SERVE;
+      e.hdr.cpu = 0;
+      e.hdr.size = sizeof(e);
+      e.sk = key;
+      e.gen = c.gen;
+      e.bytes_in = c.bytes_in;
+      e.bytes_out = c.bytes_out;
+      e.pid = ThreadGroup(c.last_tid, c.pid);
+      e.tid = c.last_tid;
+      e.prev_tid = c.last_tid;
+      e.len = 0;
+      e.send = 0;
+      if (auto r = ctx.writer->AddRecord(&e, sizeof(e)); !r) return r;
+      ++open_totals_;
+    }
+    return {};
+  }
+
+  // The process of thread `tid` (/proc/<tid>/status Tgid), `fallback` (the
+  // socket's owner) when the thread is gone.
+  static uint32_t ThreadGroup(uint32_t tid, uint32_t fallback) {
+    std::ifstream in("/proc/" + std::to_string(tid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.starts_with("Tgid:")) {
+        uint32_t tgid = 0;
+        if (std::sscanf(line.c_str() + 5, "%u", &tgid) == 1 && tgid) {
+          return tgid;
+        }
+        break;
+      }
+    }
+    return fallback;
+  }
+
   bool on_ = false;
   uint64_t samples_ = 0;  // FL_EV_TCP_NETSTAT records written
+  uint64_t open_totals_ = 0;  // FL_EV_TCP_SERVE records written at the end
   uint16_t port_ = 0;
 };
 

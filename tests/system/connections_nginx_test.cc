@@ -34,6 +34,7 @@
 #include "tests/support/capture.h"
 #include "tests/support/connections.h"
 #include "tests/support/net.h"
+#include "tests/support/nginx.h"
 #include "tests/support/process.h"
 #include "tests/support/syscalls.h"
 #include "tests/support/temp_dir.h"
@@ -44,12 +45,6 @@ using nlohmann::json;
 namespace ft = faultline::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-std::string NginxBinary() {
-  if (ft::HaveCommand("nginx")) return "nginx";
-  if (access("/usr/sbin/nginx", X_OK) == 0) return "/usr/sbin/nginx";
-  return "";
-}
 
 // The local ports curl printed with -w '%{local_port} %{num_connects}\n',
 // counting only transfers that opened a new connection.
@@ -91,7 +86,7 @@ class ConnectionsNginxTest : public ::testing::Test {
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
       GTEST_SKIP() << "no /sys/kernel/btf/vmlinux (kernel without BTF)";
     }
-    nginx_ = NginxBinary();
+    nginx_ = ft::NginxBinary();
     if (nginx_.empty()) GTEST_SKIP() << "nginx is not installed";
     if (!ft::HaveCommand("tshark") || !ft::HaveCommand("dumpcap")) {
       GTEST_SKIP() << "tshark/dumpcap are not installed (apt install tshark)";
@@ -104,12 +99,7 @@ class ConnectionsNginxTest : public ::testing::Test {
 
   void TearDown() override {
     if (master_ > 0) {
-      ft::Run({nginx_, "-p", dir_.path(), "-e", dir_.File("error.log"), "-c",
-               dir_.File("nginx.conf"), "-s", "stop"},
-              seconds(20));
-      for (int i = 0; i < 200 && kill(master_, 0) == 0; ++i) {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
+      ft::StopNginx(nginx_, dir_.path(), master_);
     }
   }
 
@@ -121,38 +111,9 @@ class ConnectionsNginxTest : public ::testing::Test {
     addr_ = addr;
     port_ = ft::FreePort();
     ASSERT_GT(port_, 0);
-    const std::string& d = dir_.path();
-    std::ofstream conf(dir_.File("nginx.conf"));
-    conf << "daemon on;\nmaster_process on;\nworker_processes 2;\n"
-         << "pid " << d << "/nginx.pid;\nerror_log " << d << "/error.log;\n"
-         << "events { worker_connections 256; }\n"
-         << "http {\n  access_log " << d << "/access.log;\n";
-    for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
-      conf << "  " << t << "_temp_path " << d << "/" << t << ";\n";
-    }
-    conf << "  server {\n    listen " << addr << ":" << port_ << ";\n"
-         << "    " << directives << "\n"
-         << "    location / { return 200 \"hello from nginx\\n\"; }\n"
-         << "  }\n}\n";
-    conf.close();
-    ft::RunResult start =
-        ft::Run({nginx_, "-p", d, "-e", dir_.File("error.log"), "-c",
-                 dir_.File("nginx.conf")},
-                seconds(20));
-    ASSERT_EQ(start.exit_code, 0) << start.err;
-    auto until = std::chrono::steady_clock::now() + seconds(10);
-    while (true) {
-      std::ifstream pid_file(dir_.File("nginx.pid"));
-      pid_t pid = 0;
-      if (pid_file >> pid && pid > 0) {
-        master_ = pid;
-        workers_ = ft::ChildrenOf(master_);
-        if (workers_.size() == 2) break;
-      }
-      ASSERT_LT(std::chrono::steady_clock::now(), until)
-          << "nginx did not start two workers";
-      std::this_thread::sleep_for(milliseconds(20));
-    }
+    ft::WriteNginxConf(dir_.path(), addr + ":" + std::to_string(port_),
+                       directives, /*access_log=*/true);
+    ASSERT_EQ(ft::StartNginx(nginx_, dir_.path(), &master_, &workers_), "");
   }
 
   std::string Url(const std::string& path) const {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/nginx.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -26,38 +27,11 @@ namespace ft = faultline::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::string NginxBinary() {
-  if (ft::HaveCommand("nginx")) return "nginx";
-  if (access("/usr/sbin/nginx", X_OK) == 0) return "/usr/sbin/nginx";
-  return "";
-}
-
-// PPid of `pid` from /proc/PID/status; 0 when gone.
-uint32_t PpidOf(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("PPid:", 0) == 0) return std::stoul(line.substr(5));
-  }
-  return 0;
-}
-
-// The processes whose parent is `parent`, from a scan of /proc.
-std::set<uint32_t> ChildrenOf(uint32_t parent) {
-  std::set<uint32_t> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    uint32_t pid = std::stoul(name);
-    if (PpidOf(pid) == parent) out.insert(pid);
-  }
-  return out;
-}
-
 class RecordNginxTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
-    nginx_ = NginxBinary();
+    nginx_ = ft::NginxBinary();
     if (nginx_.empty()) GTEST_SKIP() << "nginx is not installed";
     if (!ft::HaveCommand("curl")) GTEST_SKIP() << "curl is not installed";
     char tmpl[] = "/tmp/faultline-record-nginx-XXXXXX";
@@ -65,52 +39,15 @@ class RecordNginxTest : public ::testing::Test {
     dir_ = tmpl;
     port_ = ft::FreePort();
     ASSERT_GT(port_, 0);
-    std::ofstream conf(dir_ + "/nginx.conf");
-    // daemon on: the master forks itself away and forks the workers; all
-    // of them exist before faultline starts.
-    conf << "daemon on;\nmaster_process on;\nworker_processes 2;\n"
-         << "pid " << dir_ << "/nginx.pid;\nerror_log " << dir_
-         << "/error.log;\n"
-         << "events { worker_connections 256; }\n"
-         << "http {\n  access_log " << dir_ << "/access.log;\n";
-    for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
-      conf << "  " << t << "_temp_path " << dir_ << "/" << t << ";\n";
-    }
-    conf << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
-         << "    location / { return 200 \"hello from nginx\\n\"; }\n"
-         << "  }\n}\n";
-    conf.close();
-    ft::RunResult start = ft::Run({nginx_, "-p", dir_, "-e",
-                                   dir_ + "/error.log", "-c",
-                                   dir_ + "/nginx.conf"},
-                                  seconds(20));
-    ASSERT_EQ(start.exit_code, 0) << start.err;
+    ft::WriteNginxConf(dir_, "127.0.0.1:" + std::to_string(port_), "",
+                       /*access_log=*/true);
     started_ = true;
-    // The master writes its pid file, then forks the workers.
-    auto until = std::chrono::steady_clock::now() + seconds(10);
-    while (true) {
-      std::ifstream pid_file(dir_ + "/nginx.pid");
-      uint32_t pid = 0;
-      if (pid_file >> pid && pid > 0) {
-        master_ = pid;
-        workers_ = ChildrenOf(master_);
-        if (workers_.size() == 2) break;
-      }
-      ASSERT_LT(std::chrono::steady_clock::now(), until)
-          << "nginx did not start two workers";
-      std::this_thread::sleep_for(milliseconds(20));
-    }
+    ASSERT_EQ(ft::StartNginx(nginx_, dir_, &master_, &workers_), "");
   }
 
   void TearDown() override {
     if (started_) {
-      ft::Run({nginx_, "-p", dir_, "-e", dir_ + "/error.log", "-c",
-               dir_ + "/nginx.conf", "-s", "stop"},
-              seconds(20));
-      // Wait for the master to go before removing its files.
-      for (int i = 0; i < 200 && master_ && kill(master_, 0) == 0; ++i) {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
+      ft::StopNginx(nginx_, dir_, master_);
     }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -119,8 +56,8 @@ class RecordNginxTest : public ::testing::Test {
   std::string dir_;
   int port_ = 0;
   bool started_ = false;
-  uint32_t master_ = 0;
-  std::set<uint32_t> workers_;
+  pid_t master_ = 0;
+  std::set<pid_t> workers_;
 };
 
 TEST_F(RecordNginxTest, PidOfMasterRecordsItsExistingWorkers) {
@@ -165,7 +102,7 @@ TEST_F(RecordNginxTest, PidOfMasterRecordsItsExistingWorkers) {
   for (const json& p : j["faults"]["processes"]) {
     uint32_t pid = p["pid"].get<uint32_t>();
     // Only the master and its workers are traced.
-    EXPECT_TRUE(pid == master_ || workers_.count(pid))
+    EXPECT_TRUE(static_cast<pid_t>(pid) == master_ || workers_.count(pid))
         << "pid " << pid << " (" << p["comm"] << ") is not nginx's";
     if (p["faults"].get<int64_t>() > 0) with_faults.insert(pid);
   }

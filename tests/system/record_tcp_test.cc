@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bpf/faultline.h"
+#include "tests/support/nginx.h"
 #include "tests/support/process.h"
 #include "trace/reader.h"
 
@@ -38,31 +39,6 @@ using std::chrono::seconds;
 
 constexpr uint8_t kEstablished = 1;
 constexpr uint8_t kClose = 7;
-
-std::string NginxBinary() {
-  if (ft::HaveCommand("nginx")) return "nginx";
-  if (access("/usr/sbin/nginx", X_OK) == 0) return "/usr/sbin/nginx";
-  return "";
-}
-
-uint32_t PpidOf(uint32_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("PPid:", 0) == 0) return std::stoul(line.substr(5));
-  }
-  return 0;
-}
-
-std::set<uint32_t> ChildrenOf(uint32_t parent) {
-  std::set<uint32_t> out;
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    uint32_t pid = std::stoul(name);
-    if (PpidOf(pid) == parent) out.insert(pid);
-  }
-  return out;
-}
 
 // Every TCP record of a trace.
 struct TcpRecords : tr::TraceVisitor {
@@ -119,7 +95,7 @@ class RecordTcpTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (auto why = ft::NoBpfReason(); !why.empty()) GTEST_SKIP() << why;
-    nginx_ = NginxBinary();
+    nginx_ = ft::NginxBinary();
     if (nginx_.empty()) GTEST_SKIP() << "nginx is not installed";
     if (!ft::HaveCommand("curl")) GTEST_SKIP() << "curl is not installed";
     if (!ft::HaveCommand("python3")) GTEST_SKIP() << "python3 is not installed";
@@ -128,19 +104,8 @@ class RecordTcpTest : public ::testing::Test {
     dir_ = tmpl;
     port_ = ft::FreePort();
     ASSERT_GT(port_, 0);
-    std::ofstream conf(dir_ + "/nginx.conf");
-    conf << "daemon on;\nmaster_process on;\nworker_processes 2;\n"
-         << "pid " << dir_ << "/nginx.pid;\nerror_log " << dir_
-         << "/error.log;\n"
-         << "events { worker_connections 256; }\n"
-         << "http {\n  access_log off;\n";
-    for (const char* t : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
-      conf << "  " << t << "_temp_path " << dir_ << "/" << t << ";\n";
-    }
-    conf << "  server {\n    listen 127.0.0.1:" << port_ << ";\n"
-         << "    location / { return 200 \"hello from nginx\\n\"; }\n"
-         << "  }\n}\n";
-    conf.close();
+    ft::WriteNginxConf(dir_, "127.0.0.1:" + std::to_string(port_), "",
+                       /*access_log=*/false);
     // The SO_LINGER 0 client: one request, reads the answer, aborts.
     // Prints its pid and local port.
     std::ofstream py(dir_ + "/linger0.py");
@@ -156,41 +121,19 @@ class RecordTcpTest : public ::testing::Test {
        << "s.close()\n"
        << "time.sleep(0.2)\n";
     py.close();
-    ft::RunResult start = ft::Run({nginx_, "-p", dir_, "-e",
-                                   dir_ + "/error.log", "-c",
-                                   dir_ + "/nginx.conf"},
-                                  seconds(20));
-    ASSERT_EQ(start.exit_code, 0) << start.err;
     started_ = true;
-    auto until = std::chrono::steady_clock::now() + seconds(10);
-    while (true) {
-      std::ifstream pid_file(dir_ + "/nginx.pid");
-      uint32_t pid = 0;
-      if (pid_file >> pid && pid > 0) {
-        master_ = pid;
-        workers_ = ChildrenOf(master_);
-        if (workers_.size() == 2) break;
-      }
-      ASSERT_LT(std::chrono::steady_clock::now(), until)
-          << "nginx did not start two workers";
-      std::this_thread::sleep_for(milliseconds(20));
-    }
+    ASSERT_EQ(ft::StartNginx(nginx_, dir_, &master_, &workers_), "");
   }
 
   void TearDown() override {
     if (started_) {
-      ft::Run({nginx_, "-p", dir_, "-e", dir_ + "/error.log", "-c",
-               dir_ + "/nginx.conf", "-s", "stop"},
-              seconds(20));
-      for (int i = 0; i < 200 && master_ && kill(master_, 0) == 0; ++i) {
-        std::this_thread::sleep_for(milliseconds(20));
-      }
+      ft::StopNginx(nginx_, dir_, master_);
     }
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
 
   bool IsNginx(uint32_t pid) const {
-    return pid == master_ || workers_.count(pid) > 0;
+    return static_cast<pid_t>(pid) == master_ || workers_.count(pid) > 0;
   }
 
   // `faultline record ARGS -o trace -d SECONDS`, started and ready.
@@ -231,8 +174,8 @@ class RecordTcpTest : public ::testing::Test {
   std::string dir_;
   int port_ = 0;
   bool started_ = false;
-  uint32_t master_ = 0;
-  std::set<uint32_t> workers_;
+  pid_t master_ = 0;
+  std::set<pid_t> workers_;
 };
 
 TEST_F(RecordTcpTest, NginxConnectionsAreOwnedByItsWorkersWithCurlsBytes) {
