@@ -642,25 +642,13 @@ void ConnectionAnalysis::Finish(Live c, bool at_end, uint64_t end_ns, Agg& agg) 
     // wrote the response), else the acceptor / owner.
     const uint32_t tid = c.last_tid ? c.last_tid : (c.accept_tid ? *c.accept_tid : c.tid);
     const uint32_t pid = c.last_tid ? (c.last_pid ? c.last_pid : c.pid) : c.pid;
-    if (tid != 0) {
-      TallyAcc& t = agg.threads[tid];
-      t.pid = pid;
-      ++t.connections;
-      t.bytes_in += m.bytes_in;
-      t.bytes_out += m.bytes_out;
-    }
+    if (tid != 0) agg.threads[tid].Served(pid, m.bytes_in, m.bytes_out);
     if (c.accept_tid) {
       TallyAcc& t = agg.threads[*c.accept_tid];
       if (t.pid == 0) t.pid = c.pid;
       ++t.accepted;
     }
-    if (pid != 0) {
-      TallyAcc& p = agg.processes[pid];
-      p.pid = pid;
-      ++p.connections;
-      p.bytes_in += m.bytes_in;
-      p.bytes_out += m.bytes_out;
-    }
+    if (pid != 0) agg.processes[pid].Served(pid, m.bytes_in, m.bytes_out);
     if (c.accept_tid && c.pid != 0) {
       TallyAcc& p = agg.processes[c.pid];
       p.pid = c.pid;

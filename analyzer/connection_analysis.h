@@ -236,6 +236,13 @@ class ConnectionAnalysis : public trace::TraceVisitor {
     uint32_t pid = 0;
     uint64_t connections = 0, accepted = 0, bytes_in = 0, bytes_out = 0;
     std::vector<uint64_t> listeners;  // processes: listening socks accepted from
+    // One connection served, by this thread or process (`pid`).
+    void Served(uint32_t owner, uint64_t in, uint64_t out) {
+      pid = owner;
+      ++connections;
+      bytes_in += in;
+      bytes_out += out;
+    }
   };
   struct AnomalyAcc {
     std::vector<uint64_t> ids;

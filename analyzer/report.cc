@@ -34,30 +34,15 @@ constexpr const char* kExamples =
     "  faultline report run.flt\n"
     "  faultline report run.flt --format json -o run.json\n";
 
-// Prints the reader's warnings (at most 10) on stderr.
-class WarningPrinter : public trace::TraceVisitor {
- public:
-  void OnWarning(std::string_view msg) override {
-    if (printed_++ < 10) {
-      std::fprintf(stderr, "faultline report: warning: %.*s\n",
-                   static_cast<int>(msg.size()), msg.data());
-    } else if (printed_ == 11) {
-      std::fputs("faultline report: warning: (more warnings not shown)\n", stderr);
-    }
-  }
-
- private:
-  int printed_ = 0;
-};
-
 }  // namespace
 
-int RunReport(const std::vector<std::string>& args) {
+std::optional<int> ParseTraceCommandLine(const std::vector<std::string>& args,
+                                         const TraceCommandSpec& spec,
+                                         TraceCommandLine* line) {
   po::options_description opts("options");
   opts.add_options()("help,h", "show this help")(
-      "format,f", po::value<std::string>()->default_value("text"),
-      "text (default) or json")("output,o", po::value<std::string>(),
-                                "write the report to this file, not stdout");
+      "format,f", po::value<std::string>()->default_value("text"), spec.format_help)(
+      "output,o", po::value<std::string>(), spec.output_help);
   po::options_description hidden;
   hidden.add_options()("file", po::value<std::vector<std::string>>());
   po::options_description all;
@@ -69,36 +54,58 @@ int RunReport(const std::vector<std::string>& args) {
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::fprintf(stderr, "faultline report: %s (try --help)\n", e.what());
+    std::fprintf(stderr, "faultline %s: %s (try --help)\n", spec.name, e.what());
     return 2;
   }
   if (vm.count("help")) {
-    std::cout << kUsage << "\n" << opts << "\n" << kExamples;
+    std::cout << spec.usage << "\n" << opts << "\n" << spec.examples;
     return 0;
   }
   if (!vm.count("file")) {
-    std::fputs("faultline report: no trace file given (try --help)\n", stderr);
+    std::fprintf(stderr, "faultline %s: no trace file given (try --help)\n", spec.name);
     return 2;
   }
   const auto& files = vm["file"].as<std::vector<std::string>>();
   if (files.size() != 1) {
-    std::fputs("faultline report: give exactly one trace file\n", stderr);
+    std::fprintf(stderr, "faultline %s: give exactly one trace file\n", spec.name);
     return 2;
   }
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "json") {
-    std::fprintf(stderr,
-                 "faultline report: unknown --format '%s' (text or json)\n",
-                 format.c_str());
+    std::fprintf(stderr, "faultline %s: unknown --format '%s' (text or json)\n",
+                 spec.name, format.c_str());
     return 2;
   }
+  line->file = files[0];
+  line->json = format == "json";
+  if (vm.count("output")) line->output = vm["output"].as<std::string>();
+  return std::nullopt;
+}
 
-  auto reader = trace::TraceReader::Open(files[0]);
+void WarningPrinter::OnWarning(std::string_view msg) {
+  if (printed_++ < 10) {
+    std::fprintf(stderr, "faultline %s: warning: %.*s\n", name_,
+                 static_cast<int>(msg.size()), msg.data());
+  } else if (printed_ == 11) {
+    std::fprintf(stderr, "faultline %s: warning: (more warnings not shown)\n", name_);
+  }
+}
+
+int RunReport(const std::vector<std::string>& args) {
+  TraceCommandLine cl;
+  if (auto end = ParseTraceCommandLine(
+          args,
+          {"report", kUsage, kExamples, "text (default) or json",
+           "write the report to this file, not stdout"},
+          &cl)) {
+    return *end;
+  }
+  auto reader = trace::TraceReader::Open(cl.file);
   if (!reader) {
     std::fprintf(stderr, "faultline report: %s\n", reader.error().message.c_str());
     return reader.error().exit_code;
   }
-  WarningPrinter warnings;
+  WarningPrinter warnings("report");
   Symbolizer symbolizer;
   auto model = AnalyzeTrace(**reader, &symbolizer, &warnings);
   if (!model) {
@@ -108,11 +115,11 @@ int RunReport(const std::vector<std::string>& args) {
   // Names in a trace (comm, paths, host) are bytes, not necessarily UTF-8:
   // invalid sequences become U+FFFD rather than an exception.
   std::string text =
-      format == "json"
+      cl.json
           ? ToJson(*model).dump(2, ' ', false, Json::error_handler_t::replace) + "\n"
-          : RenderText(*model, files[0]);
-  if (vm.count("output")) {
-    const std::string out = vm["output"].as<std::string>();
+          : RenderText(*model, cl.file);
+  if (cl.output) {
+    const std::string& out = *cl.output;
     std::ofstream os(out, std::ios::binary | std::ios::trunc);
     if (!os || !(os << text) || !os.flush()) {
       std::fprintf(stderr, "faultline report: cannot write %s\n", out.c_str());

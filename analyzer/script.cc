@@ -1,19 +1,17 @@
 #include "analyzer/script.h"
 
-#include <boost/program_options.hpp>
-
 #include <cinttypes>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "analyzer/connection_names.h"
+#include "analyzer/report.h"
 #include "analyzer/session.h"
 
 namespace faultline::analyzer {
 
 namespace {
 
-namespace po = boost::program_options;
 using Json = nlohmann::ordered_json;
 
 constexpr const char* kUsage =
@@ -118,6 +116,26 @@ struct ScriptPrinter::Line {
   void Hex(const char* k, uint64_t v) { fields.push_back({k, Field::kHex, v, 0, {}}); }
   void Str(const char* k, std::string_view v) {
     fields.push_back({k, Field::kStr, 0, 0, std::string(v)});
+  }
+  // type, time, task and cpu of an event that has them.
+  template <class E>
+  void Head(const char* t, const E& e) {
+    type = t;
+    ts = e.ts_ns;
+    pid = e.pid;
+    tid = e.tid;
+    cpu = e.cpu;
+  }
+  // Head, then the socket and its endpoints, of a tcp_* event whose task
+  // may be unknown (pid 0: in softirq).
+  template <class E>
+  void TcpHead(const char* t, const E& e) {
+    Head(t, e);
+    has_task = e.pid != 0;
+    Hex("sk", e.sk);
+    Num("gen", e.gen);
+    Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
+    Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
   }
 };
 
@@ -230,11 +248,7 @@ void ScriptPrinter::Emit(Line& l) {
 
 void ScriptPrinter::OnFault(const trace::FaultEvent& f) {
   Line l;
-  l.type = "fault";
-  l.ts = f.ts_ns;
-  l.pid = f.pid;
-  l.tid = f.tid;
-  l.cpu = f.cpu;
+  l.Head("fault", f);
   l.Hex("addr", f.address);
   l.Hex("ip", f.ip);
   l.Str("outcome", Outcome(f.outcome));
@@ -258,11 +272,7 @@ void ScriptPrinter::OnFault(const trace::FaultEvent& f) {
 
 void ScriptPrinter::OnMmap(const trace::MmapEvent& m) {
   Line l;
-  l.type = MmapType(m.type);
-  l.ts = m.ts_ns;
-  l.pid = m.pid;
-  l.tid = m.tid;
-  l.cpu = m.cpu;
+  l.Head(MmapType(m.type), m);
   switch (m.type) {
     case FL_EV_MMAP:
       l.Hex("start", m.start);
@@ -298,11 +308,7 @@ void ScriptPrinter::OnMmap(const trace::MmapEvent& m) {
 
 void ScriptPrinter::OnTask(const trace::TaskEvent& t) {
   Line l;
-  l.type = TaskType(t.type);
-  l.ts = t.ts_ns;
-  l.pid = t.pid;
-  l.tid = t.tid;
-  l.cpu = t.cpu;
+  l.Head(TaskType(t.type), t);
   switch (t.type) {
     case FL_EV_FORK:
       l.Num("parent_pid", t.parent_pid);
@@ -325,11 +331,7 @@ void ScriptPrinter::OnTask(const trace::TaskEvent& t) {
 
 void ScriptPrinter::OnTlb(const trace::TlbEvent& t) {
   Line l;
-  l.type = "tlb_flush";
-  l.ts = t.ts_ns;
-  l.pid = t.pid;
-  l.tid = t.tid;
-  l.cpu = t.cpu;
+  l.Head("tlb_flush", t);
   l.Str("reason", TlbReason(t.reason));
   if (t.pages == ~uint64_t{0}) {
     l.Str("pages", "all");
@@ -374,16 +376,7 @@ std::string RstFlags(uint8_t f) {
 
 void ScriptPrinter::OnTcpState(const trace::TcpStateEvent& e) {
   Line l;
-  l.type = e.type == FL_EV_TCP_SEEN ? "tcp_seen" : "tcp_state";
-  l.ts = e.ts_ns;
-  l.has_task = e.pid != 0;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
-  l.Hex("sk", e.sk);
-  l.Num("gen", e.gen);
-  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
-  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.TcpHead(e.type == FL_EV_TCP_SEEN ? "tcp_seen" : "tcp_state", e);
   if (e.type == FL_EV_TCP_SEEN) {
     l.Str("state", TcpStateName(e.new_state));
   } else {
@@ -400,16 +393,7 @@ void ScriptPrinter::OnTcpState(const trace::TcpStateEvent& e) {
 
 void ScriptPrinter::OnTcpAccept(const trace::TcpAcceptEvent& e) {
   Line l;
-  l.type = "tcp_accept";
-  l.ts = e.ts_ns;
-  l.has_task = e.pid != 0;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
-  l.Hex("sk", e.sk);
-  l.Num("gen", e.gen);
-  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
-  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.TcpHead("tcp_accept", e);
   l.Int("fd", e.fd);
   l.Hex("listener", e.listener);
   l.Num("backlog", e.backlog);
@@ -423,16 +407,7 @@ void ScriptPrinter::OnTcpAccept(const trace::TcpAcceptEvent& e) {
 
 void ScriptPrinter::OnTcpConnect(const trace::TcpConnectEvent& e) {
   Line l;
-  l.type = "tcp_connect";
-  l.ts = e.ts_ns;
-  l.has_task = e.pid != 0;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
-  l.Hex("sk", e.sk);
-  l.Num("gen", e.gen);
-  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
-  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.TcpHead("tcp_connect", e);
   l.Int("fd", e.fd);
   l.Int("ret", e.ret);
   l.Str("state", TcpStateName(e.state));
@@ -442,16 +417,7 @@ void ScriptPrinter::OnTcpConnect(const trace::TcpConnectEvent& e) {
 void ScriptPrinter::OnTcpReset(const trace::TcpResetEvent& e) {
   const bool received = (e.flags & FL_RST_F_RECEIVED) != 0;
   Line l;
-  l.type = received ? "tcp_reset_received" : "tcp_reset_sent";
-  l.ts = e.ts_ns;
-  l.has_task = e.pid != 0;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
-  l.Hex("sk", e.sk);
-  l.Num("gen", e.gen);
-  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
-  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.TcpHead(received ? "tcp_reset_received" : "tcp_reset_sent", e);
   l.Str("state", TcpStateName(e.state));
   if (!received) {
     l.Str("reason", ResetReasonName(e.reason));
@@ -464,11 +430,7 @@ void ScriptPrinter::OnTcpReset(const trace::TcpResetEvent& e) {
 
 void ScriptPrinter::OnTcpServe(const trace::TcpServeEvent& e) {
   Line l;
-  l.type = "tcp_serve";
-  l.ts = e.ts_ns;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
+  l.Head("tcp_serve", e);
   l.Hex("sk", e.sk);
   l.Num("gen", e.gen);
   l.Num("prev_tid", e.prev_tid);
@@ -481,16 +443,7 @@ void ScriptPrinter::OnTcpServe(const trace::TcpServeEvent& e) {
 
 void ScriptPrinter::OnTcpClose(const trace::TcpCloseEvent& e) {
   Line l;
-  l.type = "tcp_close";
-  l.ts = e.ts_ns;
-  l.has_task = e.pid != 0;
-  l.pid = e.pid;
-  l.tid = e.tid;
-  l.cpu = e.cpu;
-  l.Hex("sk", e.sk);
-  l.Num("gen", e.gen);
-  l.Str("local", FormatTcpEndpoint(e.family, e.saddr, e.sport));
-  l.Str("remote", FormatTcpEndpoint(e.family, e.daddr, e.dport));
+  l.TcpHead("tcp_close", e);
   l.Str("state", TcpStateName(e.state));
   l.Num("bytes_in", e.bytes_in);
   l.Num("bytes_out", e.bytes_out);
@@ -517,73 +470,24 @@ void ScriptPrinter::OnTcpNetstat(const trace::TcpNetstatEvent& e) {
   Emit(l);
 }
 
-namespace {
-
-class WarningPrinter : public trace::TraceVisitor {
- public:
-  void OnWarning(std::string_view msg) override {
-    if (printed_++ < 10) {
-      std::fprintf(stderr, "faultline script: warning: %.*s\n",
-                   static_cast<int>(msg.size()), msg.data());
-    } else if (printed_ == 11) {
-      std::fputs("faultline script: warning: (more warnings not shown)\n", stderr);
-    }
-  }
-
- private:
-  int printed_ = 0;
-};
-
-}  // namespace
-
 int RunScript(const std::vector<std::string>& args) {
-  po::options_description opts("options");
-  opts.add_options()("help,h", "show this help")(
-      "format,f", po::value<std::string>()->default_value("text"),
-      "text (default) or json (JSON Lines)")(
-      "output,o", po::value<std::string>(), "write to this file, not stdout");
-  po::options_description hidden;
-  hidden.add_options()("file", po::value<std::vector<std::string>>());
-  po::options_description all;
-  all.add(opts).add(hidden);
-  po::positional_options_description pos;
-  pos.add("file", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::fprintf(stderr, "faultline script: %s (try --help)\n", e.what());
-    return 2;
+  TraceCommandLine cl;
+  if (auto end = ParseTraceCommandLine(
+          args,
+          {"script", kUsage, kExamples, "text (default) or json (JSON Lines)",
+           "write to this file, not stdout"},
+          &cl)) {
+    return *end;
   }
-  if (vm.count("help")) {
-    std::cout << kUsage << "\n" << opts << "\n" << kExamples;
-    return 0;
-  }
-  if (!vm.count("file")) {
-    std::fputs("faultline script: no trace file given (try --help)\n", stderr);
-    return 2;
-  }
-  const auto& files = vm["file"].as<std::vector<std::string>>();
-  if (files.size() != 1) {
-    std::fputs("faultline script: give exactly one trace file\n", stderr);
-    return 2;
-  }
-  const std::string format = vm["format"].as<std::string>();
-  if (format != "text" && format != "json") {
-    std::fprintf(stderr, "faultline script: unknown --format '%s' (text or json)\n",
-                 format.c_str());
-    return 2;
-  }
-  auto reader = trace::TraceReader::Open(files[0]);
+  auto reader = trace::TraceReader::Open(cl.file);
   if (!reader) {
     std::fprintf(stderr, "faultline script: %s\n", reader.error().message.c_str());
     return reader.error().exit_code;
   }
   std::FILE* out = stdout;
   std::string out_path;
-  if (vm.count("output")) {
-    out_path = vm["output"].as<std::string>();
+  if (cl.output) {
+    out_path = *cl.output;
     out = std::fopen(out_path.c_str(), "wb");
     if (out == nullptr) {
       std::fprintf(stderr, "faultline script: cannot write %s\n", out_path.c_str());
@@ -592,13 +496,13 @@ int RunScript(const std::vector<std::string>& args) {
   }
   Names names;
   AddressTracker tracker;
-  WarningPrinter warnings;
+  WarningPrinter warnings("script");
   bool ok;
   Result<void> read;
   SessionStats stats;
   {
     ScriptPrinter printer(names, tracker, (*reader)->header().meta.start_monotonic_ns,
-                          format == "json" ? ScriptPrinter::Format::kJson
+                          cl.json ? ScriptPrinter::Format::kJson
                                            : ScriptPrinter::Format::kText,
                           out);
     Session session;

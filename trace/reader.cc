@@ -610,22 +610,9 @@ bool TraceReader::DecodeMetadataV1(const uint8_t* p, size_t n,
         v.OnStack(i);
         break;
       }
-      case MetaTag::kSummary: {
+      case MetaTag::kSummary: {  // the same layout in both versions
         SummaryInfo i;
-        i.key.pid = c.U32();
-        i.key.kind = c.U32();
-        i.val.count = c.Varint();
-        i.val.total_ns = c.Varint();
-        i.val.max_ns = c.Varint();
-        uint64_t buckets = c.Varint();
-        if (!c.ok() || buckets > 64) return false;
-        for (uint64_t k = 0; k < buckets; ++k) {
-          uint64_t h = c.Varint();
-          // A newer writer with more buckets: fold the extra ones into the
-          // last bucket we have.
-          i.val.hist[k < FL_HIST_BUCKETS ? k : FL_HIST_BUCKETS - 1] += h;
-        }
-        if (!c.ok()) return false;
+        if (!DecodeSummary(c, i)) return false;
         v.OnSummary(i);
         break;
       }

@@ -14,6 +14,7 @@
 #include "trace/reader.h"
 #include "trace/writer.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_builder.h"
 
 namespace faultline::analyzer {
 namespace {
@@ -36,10 +37,8 @@ class Builder {
   void Fault(uint32_t pid, uint32_t tid, uint64_t addr, uint16_t ec,
              uint8_t outcome, uint32_t lat, uint8_t flags = 0,
              uint64_t ip = kText + 0x10, uint16_t cpu = 0) {
-    fl_fault_batch& b = batch_[cpu];
     ts_ += 1000;
-    fl_fault_slim& f = b.faults[b.count++];
-    std::memset(&f, 0, sizeof f);
+    fl_fault_slim f = ::faultline::testing::FaultBatcher::Zeroed();
     f.ts_ns = ts_;
     f.address = addr;
     f.ip = ip;
@@ -50,21 +49,11 @@ class Builder {
     f.error_code = ec;
     f.outcome = outcome;
     f.flags = flags;
-    if (b.count == FL_BATCH) SendBatch(cpu);
+    faults_.Add(cpu, f);
   }
-  void SendBatch(uint16_t cpu) {
-    fl_fault_batch& b = batch_[cpu];
-    if (b.count == 0) return;
-    b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu,
-             static_cast<uint32_t>(offsetof(fl_fault_batch, faults) +
-                                   b.count * sizeof(fl_fault_slim))};
-    ASSERT_TRUE(w_.AddRecord(&b, b.hdr.size));
-    b.count = 0;
-  }
+  void SendBatch(uint16_t cpu) { faults_.Send(cpu); }
   // The collector's last step: the partial batches left in the map.
-  void Flush() {
-    for (uint16_t c = 0; c < kCpus; ++c) SendBatch(c);
-  }
+  void Flush() { faults_.Flush(); }
   void Mmap(uint16_t type, uint32_t pid, uint64_t start, uint64_t len,
             uint32_t prot, uint32_t flags, int fd, const char* path,
             uint64_t pgoff = 0, uint64_t aux = 0) {
@@ -116,10 +105,9 @@ class Builder {
   }
 
  private:
-  static constexpr uint16_t kCpus = 2;
   trace::TraceWriter& w_;
   uint64_t ts_ = 1000000;
-  fl_fault_batch batch_[kCpus] = {};
+  ::faultline::testing::FaultBatcher faults_{w_};
 };
 
 constexpr uint16_t U = FL_PF_USER, W = FL_PF_WRITE, P = FL_PF_PROT;

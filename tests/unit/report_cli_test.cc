@@ -15,16 +15,14 @@
 #include "analyzer/synthetic.h"
 #include "trace/writer.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_builder.h"
 
 namespace faultline::analyzer {
 namespace {
 
 using ::faultline::testing::TempDir;
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::Slurp;
 
 // Runs RunReport with stderr captured.
 struct RunResult {

@@ -16,6 +16,7 @@
 #include "analyzer/script.h"
 #include "bpf/faultline.h"
 #include "trace/writer.h"
+#include "tests/support/trace_builder.h"
 #include "tests/support/temp_dir.h"
 
 namespace faultline::analyzer {
@@ -28,10 +29,7 @@ constexpr uint64_t kStart = 1000000000, kAnon = 0x7f0000000000,
                    kLib = 0x7f1000000000, kText = 0x400000;
 constexpr int kFaults = 32 + 5 + 3 + 2;  // see WriteTrace
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::Slurp;
 
 std::vector<std::string> SplitLines(const std::string& s) {
   std::vector<std::string> lines;
@@ -45,9 +43,7 @@ class Writer {
   explicit Writer(trace::TraceWriter& w) : w_(w) {}
   void Fault(uint16_t cpu, uint64_t ts, uint32_t pid, uint64_t addr,
              uint16_t ec = FL_PF_USER | FL_PF_WRITE) {
-    fl_fault_batch& b = batch_[cpu];
-    fl_fault_slim& f = b.faults[b.count++];
-    std::memset(&f, 0, sizeof f);
+    fl_fault_slim f = ::faultline::testing::FaultBatcher::Zeroed();
     f.ts_ns = ts;
     f.address = addr;
     f.ip = kText + 0x20;
@@ -56,17 +52,9 @@ class Writer {
     f.stack_id = -1;
     f.error_code = ec;
     f.outcome = FL_FAULT_MINOR;
-    if (b.count == FL_BATCH) Send(cpu);
+    faults_.Add(cpu, f);
   }
-  void Send(uint16_t cpu) {
-    fl_fault_batch& b = batch_[cpu];
-    if (b.count == 0) return;
-    b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu,
-             static_cast<uint32_t>(offsetof(fl_fault_batch, faults) +
-                                   b.count * sizeof(fl_fault_slim))};
-    ASSERT_TRUE(w_.AddRecord(&b, b.hdr.size));
-    b.count = 0;
-  }
+  void Send(uint16_t cpu) { faults_.Send(cpu); }
   void Mmap(uint16_t cpu, uint16_t type, uint64_t ts, uint64_t start,
             uint64_t len, uint32_t prot, uint32_t flags, int fd, const char* path) {
     if (type != FL_EV_MMAP) Send(cpu);
@@ -97,7 +85,7 @@ class Writer {
 
  private:
   trace::TraceWriter& w_;
-  fl_fault_batch batch_[2] = {};
+  ::faultline::testing::FaultBatcher faults_{w_};
 };
 
 class ScriptTest : public ::testing::Test {
@@ -259,16 +247,20 @@ TEST(ScriptTcpTest, TcpRecordsAreDecodedLines) {
       d[0] = 127;
       d[3] = last;
     };
+    // The first connection, 127.0.0.1:18080 <- 127.0.0.2:40000.
+    auto flow = [&](auto& r, uint64_t sk, uint64_t gen) {
+      r.sk = sk;
+      r.gen = gen;
+      v4(r.saddr, 1);
+      v4(r.daddr, 2);
+      r.sport = 18080;
+      r.dport = 40000;
+      r.family = 2;
+    };
     fl_tcp_state s;
     std::memset(&s, 0, sizeof s);
     s.hdr = {kStart + 1000, FL_EV_TCP_STATE, 0, sizeof s};
-    s.sk = 0xffff888100000a00;
-    s.gen = kStart + 1000;
-    v4(s.saddr, 1);
-    v4(s.daddr, 2);
-    s.sport = 18080;
-    s.dport = 40000;
-    s.family = 2;
+    flow(s, 0xffff888100000a00, kStart + 1000);
     s.old_state = 10;
     s.new_state = 3;
     ASSERT_TRUE((*w)->AddRecord(&s, sizeof s));
@@ -281,16 +273,10 @@ TEST(ScriptTcpTest, TcpRecordsAreDecodedLines) {
     fl_tcp_accept a;
     std::memset(&a, 0, sizeof a);
     a.hdr = {kStart + 5000, FL_EV_TCP_ACCEPT, 0, sizeof a};
-    a.sk = s.sk;
-    a.gen = s.gen;
+    flow(a, s.sk, s.gen);
     a.established_ns = kStart + 2000;
-    v4(a.saddr, 1);
-    v4(a.daddr, 2);
     a.pid = a.tid = kPid;
     a.fd = 4;
-    a.sport = 18080;
-    a.dport = 40000;
-    a.family = 2;
     a.state = 1;
     ASSERT_TRUE((*w)->AddRecord(&a, sizeof a));
     fl_tcp_serve io;
@@ -304,14 +290,8 @@ TEST(ScriptTcpTest, TcpRecordsAreDecodedLines) {
     fl_tcp_reset r;
     std::memset(&r, 0, sizeof r);
     r.hdr = {kStart + 7000, FL_EV_TCP_RESET, 0, sizeof r};
-    r.sk = s.sk;
-    r.gen = s.gen;
-    v4(r.saddr, 1);
-    v4(r.daddr, 2);
+    flow(r, s.sk, s.gen);
     r.pid = r.tid = r.cur_pid = r.cur_tid = kPid;
-    r.sport = 18080;
-    r.dport = 40000;
-    r.family = 2;
     r.kernel_reason = 11;
     r.state = 7;
     r.reason = FL_RST_ABORT_ON_CLOSE;
@@ -319,15 +299,9 @@ TEST(ScriptTcpTest, TcpRecordsAreDecodedLines) {
     fl_tcp_close c;
     std::memset(&c, 0, sizeof c);
     c.hdr = {kStart + 8000, FL_EV_TCP_CLOSE, 0, sizeof c};
-    c.sk = s.sk;
-    c.gen = s.gen;
+    flow(c, s.sk, s.gen);
     c.bytes_in = 100;
-    v4(c.saddr, 1);
-    v4(c.daddr, 2);
     c.pid = c.tid = c.last_tid = kPid;
-    c.sport = 18080;
-    c.dport = 40000;
-    c.family = 2;
     c.state = 7;
     ASSERT_TRUE((*w)->AddRecord(&c, sizeof c));
     fl_tcp_state v6;

@@ -18,6 +18,7 @@
 #include "trace/writer.h"
 #include "trace/format.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_builder.h"
 
 namespace faultline::trace {
 namespace {
@@ -26,10 +27,7 @@ namespace {
 
 using ::faultline::testing::TempDir;
 
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::ReadBytes;
 
 // Records everything the reader delivers as one line of text each, so that
 // tests can compare streams with ==.
@@ -131,16 +129,7 @@ fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t pid, uint32_t tid) {
 // (bpf/faults.bpf.c never emits a single FL_EV_FAULT).
 Result<void> AddBatch(TraceWriter& w, uint16_t cpu,
                       std::initializer_list<fl_fault_slim> faults) {
-  fl_fault_batch batch;
-  std::memset(&batch, 0, sizeof batch);
-  batch.count = static_cast<uint32_t>(faults.size());
-  size_t i = 0;
-  for (const fl_fault_slim& f : faults) batch.faults[i++] = f;
-  const size_t size =
-      offsetof(fl_fault_batch, faults) + faults.size() * sizeof(fl_fault_slim);
-  batch.hdr = {faults.size() ? faults.begin()->ts_ns : 0, FL_EV_FAULT_BATCH, cpu,
-               static_cast<uint32_t>(size)};
-  return w.AddRecord(&batch, size);
+  return ::faultline::testing::AddFaultBatch(w, cpu, faults);
 }
 
 TraceMeta Meta() {

@@ -17,16 +17,14 @@
 #include "trace/records.h"
 #include "trace/writer.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/trace_builder.h"
 
 namespace faultline::trace {
 namespace {
 
 using ::faultline::testing::TempDir;
 
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using ::faultline::testing::ReadBytes;
 
 fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t tid) {
   fl_fault_slim f;
@@ -45,17 +43,13 @@ fl_fault_slim Fault(uint64_t ts, uint64_t addr, uint32_t tid) {
 
 // A full batch as the kernel sends it: faults first..first+count-1.
 Result<void> AddBatch(TraceWriter& w, uint64_t first, uint32_t count, uint16_t cpu) {
-  fl_fault_batch b;
-  std::memset(&b, 0, sizeof b);
+  std::vector<fl_fault_slim> faults;
   for (uint32_t k = 0; k < count; ++k) {
     uint64_t i = first + k;
-    b.faults[k] = Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
-                        100 + static_cast<uint32_t>(i % 3));
+    faults.push_back(Fault(1000 + i * 1500, 0x7f0000000000 + i * 4096,
+                           100 + static_cast<uint32_t>(i % 3)));
   }
-  b.count = count;
-  const size_t size = offsetof(fl_fault_batch, faults) + count * sizeof(fl_fault_slim);
-  b.hdr = {b.faults[0].ts_ns, FL_EV_FAULT_BATCH, cpu, static_cast<uint32_t>(size)};
-  return w.AddRecord(&b, size);
+  return ::faultline::testing::AddFaultBatch(w, cpu, faults);
 }
 
 fl_mmap Mmap(uint64_t ts, uint64_t start) {
@@ -507,6 +501,22 @@ TcpAddr Addr(const uint8_t* a) {
   return r;
 }
 
+// The fields that every tcp_* record with endpoints carries: decoded `e`
+// against the raw record `r` it came from.
+template <class E, class R>
+void ExpectFlow(const E& e, const R& r) {
+  EXPECT_EQ(e.ts_ns, r.hdr.ts_ns);
+  EXPECT_EQ(e.sk, r.sk);
+  EXPECT_EQ(e.gen, r.gen);
+  EXPECT_EQ(e.saddr, Addr(r.saddr));
+  EXPECT_EQ(e.daddr, Addr(r.daddr));
+  EXPECT_EQ(e.pid, r.pid);
+  EXPECT_EQ(e.tid, r.tid);
+  EXPECT_EQ(e.sport, r.sport);
+  EXPECT_EQ(e.dport, r.dport);
+  EXPECT_EQ(e.family, r.family);
+}
+
 struct TcpCollect : TraceVisitor {
   std::vector<TcpStateEvent> states;
   std::vector<TcpAcceptEvent> accepts;
@@ -693,72 +703,36 @@ TEST(TraceTcpRecords, EveryFieldOfEveryTypeRoundTrips) {
   for (uint32_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(i);
     const auto& s = got.states[i];
+    ExpectFlow(s, st[i]);
     EXPECT_EQ(s.type, st[i].hdr.type);
-    EXPECT_EQ(s.ts_ns, st[i].hdr.ts_ns);
     EXPECT_EQ(s.cpu, st[i].hdr.cpu);
-    EXPECT_EQ(s.sk, st[i].sk);
-    EXPECT_EQ(s.gen, st[i].gen);
-    EXPECT_EQ(s.saddr, Addr(st[i].saddr));
-    EXPECT_EQ(s.daddr, Addr(st[i].daddr));
-    EXPECT_EQ(s.pid, st[i].pid);
-    EXPECT_EQ(s.tid, st[i].tid);
     EXPECT_EQ(s.cur_pid, st[i].cur_pid);
     EXPECT_EQ(s.cur_tid, st[i].cur_tid);
     EXPECT_EQ(s.backlog, st[i].backlog);
     EXPECT_EQ(s.max_backlog, st[i].max_backlog);
-    EXPECT_EQ(s.sport, st[i].sport);
-    EXPECT_EQ(s.dport, st[i].dport);
-    EXPECT_EQ(s.family, st[i].family);
     EXPECT_EQ(s.old_state, st[i].old_state);
     EXPECT_EQ(s.new_state, st[i].new_state);
 
     const auto& a = got.accepts[i];
-    EXPECT_EQ(a.ts_ns, ac[i].hdr.ts_ns);
+    ExpectFlow(a, ac[i]);
     EXPECT_EQ(a.cpu, ac[i].hdr.cpu);
-    EXPECT_EQ(a.sk, ac[i].sk);
-    EXPECT_EQ(a.gen, ac[i].gen);
     EXPECT_EQ(a.listener, ac[i].listener);
     EXPECT_EQ(a.established_ns, ac[i].established_ns);
-    EXPECT_EQ(a.saddr, Addr(ac[i].saddr));
-    EXPECT_EQ(a.daddr, Addr(ac[i].daddr));
-    EXPECT_EQ(a.pid, ac[i].pid);
-    EXPECT_EQ(a.tid, ac[i].tid);
     EXPECT_EQ(a.backlog, ac[i].backlog);
     EXPECT_EQ(a.max_backlog, ac[i].max_backlog);
     EXPECT_EQ(a.fd, ac[i].fd);
-    EXPECT_EQ(a.sport, ac[i].sport);
-    EXPECT_EQ(a.dport, ac[i].dport);
-    EXPECT_EQ(a.family, ac[i].family);
     EXPECT_EQ(a.state, ac[i].state);
 
     const auto& c = got.connects[i];
-    EXPECT_EQ(c.ts_ns, co[i].hdr.ts_ns);
-    EXPECT_EQ(c.sk, co[i].sk);
-    EXPECT_EQ(c.gen, co[i].gen);
-    EXPECT_EQ(c.saddr, Addr(co[i].saddr));
-    EXPECT_EQ(c.daddr, Addr(co[i].daddr));
-    EXPECT_EQ(c.pid, co[i].pid);
-    EXPECT_EQ(c.tid, co[i].tid);
+    ExpectFlow(c, co[i]);
     EXPECT_EQ(c.fd, co[i].fd);
     EXPECT_EQ(c.ret, co[i].ret);
-    EXPECT_EQ(c.sport, co[i].sport);
-    EXPECT_EQ(c.dport, co[i].dport);
-    EXPECT_EQ(c.family, co[i].family);
     EXPECT_EQ(c.state, co[i].state);
 
     const auto& x = got.resets[i];
-    EXPECT_EQ(x.ts_ns, rs[i].hdr.ts_ns);
-    EXPECT_EQ(x.sk, rs[i].sk);
-    EXPECT_EQ(x.gen, rs[i].gen);
-    EXPECT_EQ(x.saddr, Addr(rs[i].saddr));
-    EXPECT_EQ(x.daddr, Addr(rs[i].daddr));
-    EXPECT_EQ(x.pid, rs[i].pid);
-    EXPECT_EQ(x.tid, rs[i].tid);
+    ExpectFlow(x, rs[i]);
     EXPECT_EQ(x.cur_pid, rs[i].cur_pid);
     EXPECT_EQ(x.cur_tid, rs[i].cur_tid);
-    EXPECT_EQ(x.sport, rs[i].sport);
-    EXPECT_EQ(x.dport, rs[i].dport);
-    EXPECT_EQ(x.family, rs[i].family);
     EXPECT_EQ(x.kernel_reason, rs[i].kernel_reason);
     EXPECT_EQ(x.state, rs[i].state);
     EXPECT_EQ(x.reason, rs[i].reason);
@@ -777,20 +751,11 @@ TEST(TraceTcpRecords, EveryFieldOfEveryTypeRoundTrips) {
     EXPECT_EQ(v.send, sv[i].send);
 
     const auto& d = got.closes[i];
-    EXPECT_EQ(d.ts_ns, cl[i].hdr.ts_ns);
-    EXPECT_EQ(d.sk, cl[i].sk);
-    EXPECT_EQ(d.gen, cl[i].gen);
+    ExpectFlow(d, cl[i]);
     EXPECT_EQ(d.bytes_in, cl[i].bytes_in);
     EXPECT_EQ(d.bytes_out, cl[i].bytes_out);
-    EXPECT_EQ(d.saddr, Addr(cl[i].saddr));
-    EXPECT_EQ(d.daddr, Addr(cl[i].daddr));
-    EXPECT_EQ(d.pid, cl[i].pid);
-    EXPECT_EQ(d.tid, cl[i].tid);
     EXPECT_EQ(d.last_tid, cl[i].last_tid);
     EXPECT_EQ(d.retransmits, cl[i].retransmits);
-    EXPECT_EQ(d.sport, cl[i].sport);
-    EXPECT_EQ(d.dport, cl[i].dport);
-    EXPECT_EQ(d.family, cl[i].family);
     EXPECT_EQ(d.state, cl[i].state);
 
     const auto& n = got.netstats[i];
