@@ -11,7 +11,7 @@ packages=(
   libboost-program-options-dev libgtest-dev libgmock-dev googletest
   libnghttp2-dev systemtap-sdt-dev nlohmann-json3-dev
   # tests: real clients, captures, peers
-  curl nghttp2-client wrk tshark iproute2 procps
+  curl nghttp2-client wrk tshark iproute2 procps strace python3
   # benchmarks: peers to compare against
   bpftrace linux-perf nginx
 )
