@@ -310,4 +310,14 @@ std::string JoinLines(const std::vector<std::string>& messages) {
   return out;
 }
 
+std::vector<int> CurlNewConnectionPorts(const std::string& out) {
+  std::vector<int> ports;
+  std::istringstream in(out);
+  int port = 0, connects = 0;
+  while (in >> port >> connects) {
+    if (connects > 0) ports.push_back(port);
+  }
+  return ports;
+}
+
 }  // namespace faultline::testing

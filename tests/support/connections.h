@@ -111,6 +111,11 @@ std::string KeepArtifacts(const std::string& dir, const std::string& name);
 // The lines of `messages`, one per line (for failure output).
 std::string JoinLines(const std::vector<std::string>& messages);
 
+// The local ports that curl printed with
+// -w '%{local_port} %{num_connects}\n', counting only the transfers that
+// opened a new connection.
+std::vector<int> CurlNewConnectionPorts(const std::string& out);
+
 // A short description of a captured connection, for messages.
 std::string Describe(const CapturedConnection& c);
 

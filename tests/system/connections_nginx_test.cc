@@ -46,18 +46,6 @@ namespace ft = faultline::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// The local ports curl printed with -w '%{local_port} %{num_connects}\n',
-// counting only transfers that opened a new connection.
-std::vector<int> NewConnectionPorts(const std::string& out) {
-  std::vector<int> ports;
-  std::istringstream in(out);
-  int port = 0, connects = 0;
-  while (in >> port >> connects) {
-    if (connects > 0) ports.push_back(port);
-  }
-  return ports;
-}
-
 // "local_port" of each JSON line a tcp_client run printed.
 std::vector<int> HelperPorts(const std::string& out,
                              const std::string& want_end,
@@ -313,7 +301,7 @@ TEST_F(ConnectionsNginxTest, ClientClosesFirst) {
         for (int i = 0; i < 3; ++i) {
           ft::RunResult c = ft::Run(CurlArgs({"/x", "/y"}), seconds(20));
           EXPECT_EQ(c.exit_code, 0) << c.err;
-          for (int p : NewConnectionPorts(c.out)) ports.push_back(p);
+          for (int p : ft::CurlNewConnectionPorts(c.out)) ports.push_back(p);
         }
         return ports;
       },
@@ -330,7 +318,7 @@ TEST_F(ConnectionsNginxTest, ClientClosesFirstIpv6) {
         for (int i = 0; i < 2; ++i) {
           ft::RunResult c = ft::Run(CurlArgs({"/x", "/y"}), seconds(20));
           EXPECT_EQ(c.exit_code, 0) << c.err;
-          for (int p : NewConnectionPorts(c.out)) ports.push_back(p);
+          for (int p : ft::CurlNewConnectionPorts(c.out)) ports.push_back(p);
         }
         return ports;
       },
@@ -477,7 +465,7 @@ TEST_F(ConnectionsNginxTest, AttributionToWorkers) {
         for (ft::Child* c : {&a, &b}) {
           ft::RunResult r = c->Wait(seconds(20));
           EXPECT_EQ(r.exit_code, 0) << r.err;
-          for (int p : NewConnectionPorts(r.out)) ports.push_back(p);
+          for (int p : ft::CurlNewConnectionPorts(r.out)) ports.push_back(p);
         }
       },
       &error);

@@ -58,16 +58,6 @@ class ConnectionsServerTest : public ::testing::TestWithParam<std::string> {
   }
 };
 
-std::vector<int> CurlPorts(const std::string& out) {
-  std::vector<int> ports;
-  std::istringstream in(out);
-  int port = 0, connects = 0;
-  while (in >> port >> connects) {
-    if (connects > 0) ports.push_back(port);
-  }
-  return ports;
-}
-
 TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
   const std::string pattern = GetParam();
   ft::TempDir dir("faultline-conn-server");
@@ -98,7 +88,7 @@ TEST_P(ConnectionsServerTest, EndingsBytesAndServingThreads) {
           }
           ft::RunResult r = ft::Run(argv, seconds(20));
           EXPECT_EQ(r.exit_code, 0) << r.err;
-          for (int p : CurlPorts(r.out)) client_ports.push_back(p);
+          for (int p : ft::CurlNewConnectionPorts(r.out)) client_ports.push_back(p);
         };
         // Keep-alive, curl closes at exit (2 connections, 2 requests each).
         curl({}, {"/", "/alloc?kb=16"});
