@@ -39,6 +39,15 @@ struct TcpRec : Session::Owned {
   E e;
   void Deliver(Session& s) override { s.EmitTcp(e); }
 };
+struct UsdtRec : Session::Owned {
+  trace::UsdtEvent e;
+  std::string name, path;
+  void Deliver(Session& s) override {
+    e.name = name;
+    e.path = path;
+    s.EmitUsdt(e);
+  }
+};
 struct OpaqueRec : Session::Owned {
   trace::OpaqueEvent e;
   std::string body;
@@ -201,6 +210,7 @@ void Session::Add(trace::TraceVisitor* v, uint32_t wants) {
   if (wants & kWantFooter) footer_visitors_.push_back(v);
   if (wants & kWantWarning) warning_.push_back(v);
   if (wants & kWantTcp) tcp_.push_back(v);
+  if (wants & kWantUsdt) usdt_.push_back(v);
 }
 
 Result<void> Session::Run(trace::TraceReader& reader) {
@@ -424,6 +434,15 @@ void Session::OnTcpClose(const trace::TcpCloseEvent& e) {
 }
 void Session::OnTcpNetstat(const trace::TcpNetstatEvent& e) {
   HoldOther(e.cpu, e.ts_ns, CopyTcp(e));
+}
+
+void Session::OnUsdt(const trace::UsdtEvent& e) {
+  auto r = std::make_unique<UsdtRec>();
+  r->e = e;
+  r->name.assign(e.name);
+  r->path.assign(e.path);
+  r->bytes = r->name.size() + r->path.size();
+  HoldOther(e.cpu, e.ts_ns, std::move(r));
 }
 
 void Session::OnProcess(const trace::ProcessInfo& p) {

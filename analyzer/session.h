@@ -86,6 +86,7 @@ enum Wants : uint32_t {
   kWantFooter = 1u << 6,
   kWantWarning = 1u << 7,
   kWantTcp = 1u << 8,  // every FL_EV_TCP_* record (OnTcp*)
+  kWantUsdt = 1u << 9, // application probes (OnUsdt)
   kWantAll = 0xffffffffu,
 };
 
@@ -121,6 +122,7 @@ class Session : public trace::TraceVisitor {
   void OnTcpServe(const trace::TcpServeEvent& e) override;
   void OnTcpClose(const trace::TcpCloseEvent& e) override;
   void OnTcpNetstat(const trace::TcpNetstatEvent& e) override;
+  void OnUsdt(const trace::UsdtEvent& e) override;
   void OnProcess(const trace::ProcessInfo& p) override;
   void OnThread(const trace::ThreadInfo& t) override;
   void OnMapping(const trace::MappingInfo& m) override;
@@ -235,6 +237,9 @@ class Session : public trace::TraceVisitor {
   // The TCP records: plain structs, no strings (one template for all).
   template <class E>
   void EmitTcp(const E& e);
+  void EmitUsdt(const trace::UsdtEvent& u) {
+    for (trace::TraceVisitor* v : usdt_) v->OnUsdt(u);
+  }
   void EmitOpaque(const trace::OpaqueEvent& o) {
     for (trace::TraceVisitor* v : opaque_) v->OnOpaque(o);
   }
@@ -258,7 +263,7 @@ class Session : public trace::TraceVisitor {
   SessionOptions options_;
   SessionStats stats_;
   std::vector<trace::TraceVisitor*> fault_, mmap_, task_, tlb_, opaque_,
-      meta_, footer_visitors_, warning_, tcp_;
+      meta_, footer_visitors_, warning_, tcp_, usdt_;
 
   std::vector<FaultQueue> faults_;  // faults_[cpu]
   std::vector<OtherQueue> others_;  // others_[cpu]: events that are not faults

@@ -51,6 +51,9 @@ enum fl_event_type {
 				 * with the connection's totals */
 	FL_EV_TCP_NETSTAT = 39, /* struct fl_tcp_netstat: written by the
 				 * collector from /proc/net/netstat */
+	/* 64..79: application probes (USDT). */
+	FL_EV_USDT = 64,        /* struct fl_usdt: one of faultline-server's
+				 * USDT probes fired (enum fl_usdt_probe) */
 };
 
 /* Outcome of one page fault (fl_fault.outcome). */
@@ -475,6 +478,45 @@ struct fl_tcp_cpu_stats {
 			     * ("tcp_opened"; listeners excluded) */
 	__u64 closed;       /* FL_EV_TCP_CLOSE emitted or lost
 			     * ("tcp_closed"; listeners excluded) */
+};
+
+/* ---- Application probes (USDT) ----------------------------------------
+ * faultline-server's USDT probes (provider "faultline", docs/server.md
+ * "USDT probes"), attached by faultline record to every target binary that
+ * has them. One record type for all of them: fl_usdt.probe says which, and
+ * the comments below say which fields each one fills. hdr.ts_ns: the probe
+ * (bpf_ktime_get_ns, CLOCK_MONOTONIC, the same clock as every record). */
+enum fl_usdt_probe {
+	FL_USDT_CONN_ACCEPTED = 1,      /* conn_id, value = fd,
+					 * arg_tid = the accept4 thread */
+	FL_USDT_REQUEST_START = 2,      /* conn_id, stream_id, name = method,
+					 * path = path (query excluded) */
+	FL_USDT_REQUEST_END = 3,        /* conn_id, stream_id, value = status,
+					 * body_bytes, duration_ns */
+	FL_USDT_CONN_CLOSE_DECIDED = 4, /* conn_id, name = reason */
+	FL_USDT_GOAWAY_SENT = 5,        /* conn_id, stream_id = last stream
+					 * id, value = phase (1, 2, 3) */
+	FL_USDT_SHUTDOWN_PHASE = 6,     /* value = phase (0..5), name */
+	FL_USDT_CONN_CLOSED = 7,        /* conn_id, name = how */
+};
+#define FL_USDT_NAME_LEN 24
+#define FL_USDT_PATH_LEN 128
+/* 216 bytes at most; the ring gets the record up to path's NUL. */
+struct fl_usdt {
+	struct fl_hdr hdr;
+	__u64 conn_id;     /* the server's connection id (0 = none) */
+	__u64 body_bytes;  /* FL_USDT_REQUEST_END */
+	__u64 duration_ns; /* FL_USDT_REQUEST_END: since request_start */
+	__u32 pid;         /* the thread that fired the probe */
+	__u32 tid;
+	__s32 stream_id;   /* REQUEST_START/END (0 = HTTP/1.1); GOAWAY_SENT:
+			    * last stream id */
+	__s32 value;       /* see enum fl_usdt_probe */
+	__s32 arg_tid;     /* FL_USDT_CONN_ACCEPTED: the accepting thread */
+	__u16 probe;       /* enum fl_usdt_probe */
+	__u16 _pad;
+	char name[FL_USDT_NAME_LEN]; /* NUL-terminated (truncated) */
+	char path[FL_USDT_PATH_LEN]; /* NUL-terminated (truncated) */
 };
 
 #endif /* FAULTLINE_BPF_FAULTLINE_H_ */

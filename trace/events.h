@@ -135,6 +135,17 @@ struct TcpNetstatEvent {  // FL_EV_TCP_NETSTAT, see fl_tcp_netstat
   uint32_t phase = 0;  // enum fl_netstat_phase
 };
 
+struct UsdtEvent {  // FL_EV_USDT, see fl_usdt
+  uint16_t cpu = 0;
+  uint64_t ts_ns = 0;
+  uint64_t conn_id = 0, body_bytes = 0, duration_ns = 0;
+  uint32_t pid = 0, tid = 0;
+  int32_t stream_id = 0, value = 0, arg_tid = 0;
+  uint16_t probe = 0;  // enum fl_usdt_probe
+  std::string_view name;
+  std::string_view path;
+};
+
 struct OpaqueEvent {  // a record type this version does not know
   uint16_t type = 0;
   uint16_t cpu = 0;

@@ -350,6 +350,7 @@ void Deliver(TraceVisitor& v, const TcpResetEvent& e) { v.OnTcpReset(e); }
 void Deliver(TraceVisitor& v, const TcpServeEvent& e) { v.OnTcpServe(e); }
 void Deliver(TraceVisitor& v, const TcpCloseEvent& e) { v.OnTcpClose(e); }
 void Deliver(TraceVisitor& v, const TcpNetstatEvent& e) { v.OnTcpNetstat(e); }
+void Deliver(TraceVisitor& v, const UsdtEvent& e) { v.OnUsdt(e); }
 
 template <class E>
 concept HasTypeField = requires(E e) { e.type; };

@@ -64,6 +64,9 @@ class TraceVisitor {
   virtual void OnTcpServe(const TcpServeEvent&) {}
   virtual void OnTcpClose(const TcpCloseEvent&) {}
   virtual void OnTcpNetstat(const TcpNetstatEvent&) {}
+  // Application probes (FL_EV_USDT). The strings live until the callback
+  // returns.
+  virtual void OnUsdt(const UsdtEvent&) {}
   virtual void OnOpaque(const OpaqueEvent&) {}
   virtual void OnProcess(const ProcessInfo&) {}
   virtual void OnThread(const ThreadInfo&) {}

@@ -292,6 +292,22 @@ inline constexpr auto kMappingRecord = MakeRecord<MappingInfo, MappingInfo>(
     Field{"ts_ns", Enc::kDelta, &MappingInfo::ts_ns, &MappingInfo::ts_ns},
     Field{"path", Enc::kBytes, &MappingInfo::path, &MappingInfo::path});
 
+// Events block, FL_EV_USDT (struct fl_usdt; variable length: the ring
+// gets the record up to path's NUL).
+inline constexpr auto kUsdtRecord = MakeRecord<fl_usdt, UsdtEvent>(
+    "usdt", offsetof(fl_usdt, path),
+    Field{"probe", Enc::kVarint, &fl_usdt::probe, &UsdtEvent::probe},
+    Field{"conn_id", Enc::kDelta, &fl_usdt::conn_id, &UsdtEvent::conn_id},
+    Field{"pid", Enc::kDelta, &fl_usdt::pid, &UsdtEvent::pid},
+    Field{"tid", Enc::kDelta, &fl_usdt::tid, &UsdtEvent::tid},
+    Field{"stream_id", Enc::kSvarint, &fl_usdt::stream_id, &UsdtEvent::stream_id},
+    Field{"value", Enc::kSvarint, &fl_usdt::value, &UsdtEvent::value},
+    Field{"arg_tid", Enc::kSvarint, &fl_usdt::arg_tid, &UsdtEvent::arg_tid},
+    Field{"body_bytes", Enc::kVarint, &fl_usdt::body_bytes, &UsdtEvent::body_bytes},
+    Field{"duration_ns", Enc::kVarint, &fl_usdt::duration_ns, &UsdtEvent::duration_ns},
+    Field{"name", Enc::kBytes, &fl_usdt::name, &UsdtEvent::name},
+    Field{"path", Enc::kBytes, &fl_usdt::path, &UsdtEvent::path});
+
 // Calls fn(descriptor) for the descriptor of events-block record `type`
 // (the raw record's fl_hdr.type); false for a type without one (the fault
 // run and opaque records are coded by hand). The writer and the reader both
@@ -335,6 +351,9 @@ inline bool WithEventRecord(uint32_t type, Fn&& fn) {
       return true;
     case FL_EV_TCP_NETSTAT:
       fn(kTcpNetstatRecord);
+      return true;
+    case FL_EV_USDT:
+      fn(kUsdtRecord);
       return true;
     default:
       return false;

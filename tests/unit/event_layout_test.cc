@@ -247,6 +247,31 @@ TEST(EventLayout, TcpNetstat) {
   EXPECT_FIELD(fl_tcp_netstat, _pad, 68, 4);
 }
 
+TEST(EventLayout, Usdt) {
+  EXPECT_EQ(FL_EV_USDT, 64);
+  EXPECT_EQ(FL_USDT_CONN_ACCEPTED, 1);
+  EXPECT_EQ(FL_USDT_REQUEST_START, 2);
+  EXPECT_EQ(FL_USDT_REQUEST_END, 3);
+  EXPECT_EQ(FL_USDT_CONN_CLOSE_DECIDED, 4);
+  EXPECT_EQ(FL_USDT_GOAWAY_SENT, 5);
+  EXPECT_EQ(FL_USDT_SHUTDOWN_PHASE, 6);
+  EXPECT_EQ(FL_USDT_CONN_CLOSED, 7);
+  EXPECT_EQ(sizeof(fl_usdt), 216u);
+  EXPECT_FIELD(fl_usdt, hdr, 0, 16);
+  EXPECT_FIELD(fl_usdt, conn_id, 16, 8);
+  EXPECT_FIELD(fl_usdt, body_bytes, 24, 8);
+  EXPECT_FIELD(fl_usdt, duration_ns, 32, 8);
+  EXPECT_FIELD(fl_usdt, pid, 40, 4);
+  EXPECT_FIELD(fl_usdt, tid, 44, 4);
+  EXPECT_FIELD(fl_usdt, stream_id, 48, 4);
+  EXPECT_FIELD(fl_usdt, value, 52, 4);
+  EXPECT_FIELD(fl_usdt, arg_tid, 56, 4);
+  EXPECT_FIELD(fl_usdt, probe, 60, 2);
+  EXPECT_FIELD(fl_usdt, _pad, 62, 2);
+  EXPECT_FIELD(fl_usdt, name, 64, 24);
+  EXPECT_FIELD(fl_usdt, path, 88, 128);
+}
+
 TEST(EventLayout, TcpCpuStats) {
   EXPECT_EQ(sizeof(fl_tcp_cpu_stats), 32u);
   EXPECT_FIELD(fl_tcp_cpu_stats, conns_full, 0, 8);

@@ -910,3 +910,91 @@ TEST(TraceSeeds, Version2SeedsReadCleanly) {
 
 }  // namespace
 }  // namespace faultline::trace
+
+namespace faultline::trace {
+namespace {
+
+struct UsdtCollect : TraceVisitor {
+  struct Got {
+    UsdtEvent e;
+    std::string name, path;
+  };
+  std::vector<Got> got;
+  std::vector<std::string> warnings;
+  void OnUsdt(const UsdtEvent& e) override { got.push_back({e, std::string(e.name), std::string(e.path)}); }
+  void OnWarning(std::string_view w) override { warnings.emplace_back(w); }
+};
+
+// Every probe kind, each field set, strings of every length up to the
+// arrays' (no NUL at the full length), and the ring's variable length: a
+// record may end right after path's NUL.
+TEST(TraceUsdtRecords, EveryProbeRoundTripsWithItsStrings) {
+  TempDir dir;
+  const std::string path = dir.File("usdt.flt");
+  auto w = TraceWriter::Create(path, Meta());
+  ASSERT_TRUE(w.has_value());
+  std::vector<fl_usdt> in;
+  const std::string long_path(FL_USDT_PATH_LEN, 'p');
+  const std::string long_name(FL_USDT_NAME_LEN, 'n');
+  for (uint16_t probe = FL_USDT_CONN_ACCEPTED; probe <= FL_USDT_CONN_CLOSED; ++probe) {
+    fl_usdt u;
+    std::memset(&u, 0, sizeof u);
+    u.hdr = {5000000u + probe * 1000u - (probe % 2) * 1500u, FL_EV_USDT,
+             static_cast<uint16_t>(probe % 2), sizeof u};
+    u.conn_id = probe == FL_USDT_SHUTDOWN_PHASE ? 0 : 100 - probe;
+    u.body_bytes = probe == FL_USDT_REQUEST_END ? 65536 : 0;
+    u.duration_ns = probe == FL_USDT_REQUEST_END ? 123456789 : 0;
+    u.pid = 4242;
+    u.tid = 4242 + probe;
+    u.stream_id = probe == FL_USDT_GOAWAY_SENT ? 2147483647 : probe * 2 - 1;
+    u.value = probe == FL_USDT_REQUEST_END ? 503 : -probe;
+    u.arg_tid = probe == FL_USDT_CONN_ACCEPTED ? 4243 : 0;
+    u.probe = probe;
+    const std::string n = probe == 2 ? "GET" : probe == 4 ? long_name : "linger-fin";
+    std::memcpy(u.name, n.data(), std::min(n.size(), sizeof u.name));
+    const std::string p = probe == 2 ? "/alloc" : probe == 3 ? long_path : "";
+    std::memcpy(u.path, p.data(), std::min(p.size(), sizeof u.path));
+    in.push_back(u);
+  }
+  for (auto& u : in) {
+    // The ring's length: up to path's NUL (the whole struct when full).
+    const size_t plen = strnlen(u.path, sizeof u.path);
+    const size_t len = std::min(sizeof u, offsetof(fl_usdt, path) + plen + 1);
+    u.hdr.size = static_cast<uint32_t>(len);
+    ASSERT_TRUE((*w)->AddRecord(&u, len));
+  }
+  ASSERT_TRUE((*w)->Finish(std::vector<CpuCounts>{{4, 0}, {3, 0}}));
+
+  auto r = TraceReader::Open(path);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  UsdtCollect got;
+  ASSERT_TRUE((*r)->ReadAll(got));
+  EXPECT_TRUE(got.warnings.empty());
+  EXPECT_EQ((*r)->stats().skipped_records, 0u);
+  ASSERT_EQ(got.got.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& g = got.got[i];
+    const auto& u = in[i];
+    EXPECT_EQ(g.e.ts_ns, u.hdr.ts_ns);
+    EXPECT_EQ(g.e.cpu, u.hdr.cpu);
+    EXPECT_EQ(g.e.probe, u.probe);
+    EXPECT_EQ(g.e.conn_id, u.conn_id);
+    EXPECT_EQ(g.e.body_bytes, u.body_bytes);
+    EXPECT_EQ(g.e.duration_ns, u.duration_ns);
+    EXPECT_EQ(g.e.pid, u.pid);
+    EXPECT_EQ(g.e.tid, u.tid);
+    EXPECT_EQ(g.e.stream_id, u.stream_id);
+    EXPECT_EQ(g.e.value, u.value);
+    EXPECT_EQ(g.e.arg_tid, u.arg_tid);
+    EXPECT_EQ(g.name, std::string(u.name, strnlen(u.name, sizeof u.name)));
+    EXPECT_EQ(g.path, std::string(u.path, strnlen(u.path, sizeof u.path)));
+  }
+  EXPECT_EQ(got.got[3].name, long_name);
+  EXPECT_EQ(got.got[2].path, long_path);
+  EXPECT_EQ(got.got[1].name, "GET");
+  EXPECT_EQ(got.got[1].path, "/alloc");
+}
+
+}  // namespace
+}  // namespace faultline::trace
